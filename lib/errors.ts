@@ -1,0 +1,72 @@
+/**
+ * Every error the SDK produces is a MIMCError with a stable `code`, so callers can
+ * branch on `err.code` instead of parsing messages.
+ */
+export const ErrorCode = {
+  /** A frame had a wrong magic number. */
+  BAD_MAGIC: 'ERR_BAD_MAGIC',
+  /** A frame had an unsupported protocol version. */
+  BAD_VERSION: 'ERR_BAD_VERSION',
+  /** The Adler-32 checksum of a frame did not match. */
+  BAD_CHECKSUM: 'ERR_BAD_CHECKSUM',
+  /** A frame announced a body larger than the configured maximum. */
+  FRAME_TOO_LARGE: 'ERR_FRAME_TOO_LARGE',
+  /** A frame body or protobuf message could not be parsed. */
+  MALFORMED_FRAME: 'ERR_MALFORMED_FRAME',
+  /** An argument passed to the SDK is invalid. */
+  INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
+  /** The user payload exceeds the configured maximum size. */
+  PAYLOAD_TOO_LARGE: 'ERR_PAYLOAD_TOO_LARGE',
+  /** The token JSON could not be used (bad shape, wrong app or account, code != 200). */
+  INVALID_TOKEN: 'ERR_INVALID_TOKEN',
+  /** Fetching the token failed. */
+  TOKEN_FETCH_FAILED: 'ERR_TOKEN_FETCH_FAILED',
+  /** The resolver could not be queried or answered badly. */
+  RESOLVER_FAILED: 'ERR_RESOLVER_FAILED',
+  /** The server refused the login (BIND). */
+  LOGIN_REJECTED: 'ERR_LOGIN_REJECTED',
+  /** Login did not complete in time. */
+  LOGIN_TIMEOUT: 'ERR_LOGIN_TIMEOUT',
+  /** No server ack arrived within the send timeout. */
+  SEND_TIMEOUT: 'ERR_SEND_TIMEOUT',
+  /** The server acknowledged the message with an error. */
+  SERVER_REJECTED: 'ERR_SERVER_REJECTED',
+  /** Too many messages are awaiting an ack; the send was refused. */
+  PENDING_FULL: 'ERR_PENDING_FULL',
+  /** The operation needs a login that has not happened or was ended. */
+  NOT_LOGGED_IN: 'ERR_NOT_LOGGED_IN',
+  /** The server kicked this resource (another login with the same resource). */
+  KICKED: 'ERR_KICKED',
+  /** The TCP connection failed or was lost. */
+  CONNECTION_LOST: 'ERR_CONNECTION_LOST',
+  /** The user was destroyed or logged out while the operation was in progress. */
+  CLOSED: 'ERR_CLOSED',
+  /** The operation was aborted through an AbortSignal. */
+  ABORTED: 'ERR_ABORTED',
+  /** An HTTP call returned an error. */
+  HTTP_ERROR: 'ERR_HTTP',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const brand = Symbol.for('mimc-node.MIMCError');
+
+export class MIMCError extends Error {
+  readonly code: ErrorCode;
+  /** Extra machine-readable facts about the failure (never secrets). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MIMCError';
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  /** True for any MIMCError, even one created by another copy of this package. */
+  static is(value: unknown): value is MIMCError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  }
+}
+
+Object.defineProperty(MIMCError.prototype, brand, { value: true });

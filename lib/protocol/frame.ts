@@ -1,0 +1,148 @@
+import { MIMCError, ErrorCode } from '../errors.js';
+import { adler32 } from './adler32.js';
+import { CHECKSUM_LENGTH, DEFAULT_MAX_FRAME_BODY, HEAD_LENGTH, MAGIC, VERSION } from './constants.js';
+
+/**
+ * Wraps a (possibly encrypted) body into a frame: head(8) | body | adler32(head+body).
+ * The body is copied once into the frame buffer.
+ */
+export function encodeFrame(body: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(HEAD_LENGTH + body.length + CHECKSUM_LENGTH);
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  view.setUint16(0, MAGIC);
+  view.setUint16(2, VERSION);
+  view.setUint32(4, body.length);
+  frame.set(body, HEAD_LENGTH);
+  view.setUint32(HEAD_LENGTH + body.length, adler32(frame, 0, HEAD_LENGTH + body.length));
+  return frame;
+}
+
+/** The empty frame (bodyLen 0): the server's pong, and a ping in the C++ SDK. */
+export const EMPTY_FRAME: Uint8Array = encodeFrame(new Uint8Array(0));
+
+export interface FrameDecoderOptions {
+  /** Largest accepted body; a frame announcing more is rejected before any of it is buffered. */
+  maxBodyLength?: number;
+}
+
+const enum DecodeState {
+  Head,
+  Rest,
+  Failed,
+}
+
+/**
+ * Streaming frame decoder. Feed it chunks of any size with `push`; it returns the bodies
+ * (exactly as sent, i.e. still encrypted) of every frame completed by the chunk. It holds
+ * at most one partial frame, never more than head + maxBodyLength + checksum bytes.
+ *
+ * After an error the decoder is failed for good: a corrupt stream cannot be resynchronised,
+ * so the owner must close the connection.
+ */
+export class FrameDecoder {
+  readonly maxBodyLength: number;
+  private state = DecodeState.Head;
+  private readonly head = new Uint8Array(HEAD_LENGTH);
+  private headFill = 0;
+  private frame: Uint8Array | null = null;
+  private frameFill = 0;
+
+  constructor(options: FrameDecoderOptions = {}) {
+    this.maxBodyLength = options.maxBodyLength ?? DEFAULT_MAX_FRAME_BODY;
+  }
+
+  /** Bytes currently held for an incomplete frame. */
+  get bufferedBytes(): number {
+    return this.state === DecodeState.Rest ? this.frameFill : this.headFill;
+  }
+
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (this.state === DecodeState.Failed) {
+      throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'decoder already failed on an earlier frame');
+    }
+    const bodies: Uint8Array[] = [];
+    let pos = 0;
+    try {
+      while (pos < chunk.length) {
+        if (this.state === DecodeState.Head) {
+          // Fast path: a whole frame inside the chunk needs no copy of the head.
+          if (this.headFill === 0 && chunk.length - pos >= HEAD_LENGTH) {
+            const bodyLength = this.checkHead(chunk, pos);
+            const total = HEAD_LENGTH + bodyLength + CHECKSUM_LENGTH;
+            if (chunk.length - pos >= total) {
+              bodies.push(this.verify(chunk.subarray(pos, pos + total), bodyLength));
+              pos += total;
+              continue;
+            }
+            this.startFrame(chunk.subarray(pos, pos + HEAD_LENGTH), bodyLength);
+            pos += HEAD_LENGTH;
+            continue;
+          }
+          const take = Math.min(HEAD_LENGTH - this.headFill, chunk.length - pos);
+          this.head.set(chunk.subarray(pos, pos + take), this.headFill);
+          this.headFill += take;
+          pos += take;
+          if (this.headFill === HEAD_LENGTH) {
+            this.startFrame(this.head, this.checkHead(this.head, 0));
+          }
+          continue;
+        }
+        const frame = this.frame!;
+        const take = Math.min(frame.length - this.frameFill, chunk.length - pos);
+        frame.set(chunk.subarray(pos, pos + take), this.frameFill);
+        this.frameFill += take;
+        pos += take;
+        if (this.frameFill === frame.length) {
+          const bodyLength = frame.length - HEAD_LENGTH - CHECKSUM_LENGTH;
+          this.frame = null;
+          this.frameFill = 0;
+          this.headFill = 0;
+          this.state = DecodeState.Head;
+          bodies.push(this.verify(frame, bodyLength));
+        }
+      }
+    } catch (err) {
+      this.state = DecodeState.Failed;
+      this.frame = null;
+      throw err;
+    }
+    return bodies;
+  }
+
+  private startFrame(head: Uint8Array, bodyLength: number): void {
+    this.frame = new Uint8Array(HEAD_LENGTH + bodyLength + CHECKSUM_LENGTH);
+    this.frame.set(head, 0);
+    this.frameFill = HEAD_LENGTH;
+    this.headFill = 0;
+    this.state = DecodeState.Rest;
+  }
+
+  /** Validates magic, version and announced length; returns the body length. */
+  private checkHead(bytes: Uint8Array, at: number): number {
+    const magic = (bytes[at]! << 8) | bytes[at + 1]!;
+    if (magic !== MAGIC) {
+      throw new MIMCError(ErrorCode.BAD_MAGIC, `bad frame magic 0x${magic.toString(16).padStart(4, '0')}`);
+    }
+    const version = (bytes[at + 2]! << 8) | bytes[at + 3]!;
+    if (version !== VERSION) throw new MIMCError(ErrorCode.BAD_VERSION, `unsupported frame version ${version}`);
+    const bodyLength = ((bytes[at + 4]! << 24) | (bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]!) >>> 0;
+    if (bodyLength > this.maxBodyLength) {
+      throw new MIMCError(ErrorCode.FRAME_TOO_LARGE, `frame body of ${bodyLength} bytes exceeds the limit of ${this.maxBodyLength}`, {
+        details: { bodyLength, maxBodyLength: this.maxBodyLength },
+      });
+    }
+    return bodyLength;
+  }
+
+  /** Checks the checksum of a complete frame and returns a view of its body. */
+  private verify(frame: Uint8Array, bodyLength: number): Uint8Array {
+    const end = HEAD_LENGTH + bodyLength;
+    const expected =
+      ((frame[end]! << 24) | (frame[end + 1]! << 16) | (frame[end + 2]! << 8) | frame[end + 3]!) >>> 0;
+    const actual = adler32(frame, 0, end);
+    if (actual !== expected) {
+      throw new MIMCError(ErrorCode.BAD_CHECKSUM, 'frame checksum mismatch', { details: { expected, actual } });
+    }
+    return frame.subarray(HEAD_LENGTH, end);
+  }
+}

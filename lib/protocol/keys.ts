@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import { MIMCError, ErrorCode } from '../errors.js';
+import { rc4 } from './rc4.js';
+
+const utf8 = new TextEncoder();
+
+/** The second half of a string by code points; strings of length 0 or 1 are kept whole. */
+function secondHalf(s: string): string {
+  const codePoints = Array.from(s);
+  return codePoints.slice(Math.floor(codePoints.length / 2)).join('');
+}
+
+/**
+ * The per-connection RC4 "body key": RC4(key = challenge, data = half(challenge) + half(udid)),
+ * where half() takes the second half. `udid` is what the client sent in its CONN message.
+ */
+export function deriveBodyKey(challenge: string, udid: string): Uint8Array {
+  if (challenge.length === 0) throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'empty challenge');
+  return rc4(utf8.encode(challenge), utf8.encode(secondHalf(challenge) + secondHalf(udid)));
+}
+
+/** The key of a SECMSG payload: base64-decoded security key + '_' + the frame header id. */
+export function derivePayloadKey(securityKey: string, headerId: string): Uint8Array {
+  const secret = Buffer.from(securityKey, 'base64');
+  const suffix = utf8.encode(`_${headerId}`);
+  const key = new Uint8Array(secret.length + suffix.length);
+  key.set(secret, 0);
+  key.set(suffix, secret.length);
+  return key;
+}
+
+export interface BindSignatureInput {
+  method: string;
+  challenge: string;
+  chid: number;
+  clientAttrs: string;
+  cloudAttrs: string;
+  uuid: bigint;
+  resource: string;
+  headerId: string;
+  kick: string;
+  server: string;
+  token: string;
+  securityKey: string;
+}
+
+/** The text the BIND signature hashes; exported so tests can compare it with the vectors. */
+export function bindSignatureInput(p: BindSignatureInput): string {
+  // Keys in byte order: challenge, chid, client_attrs, cloud_attrs, from, id, kick, to, token.
+  const params = [
+    `challenge=${p.challenge}`,
+    `chid=${p.chid}`,
+    `client_attrs=${p.clientAttrs}`,
+    `cloud_attrs=${p.cloudAttrs}`,
+    `from=${p.uuid}@xiaomi.com/${p.resource}`,
+    `id=${p.headerId}`,
+    `kick=${p.kick}`,
+    `to=${p.server}`,
+    `token=${p.token}`,
+  ];
+  return `${p.method.toUpperCase()}&${params.join('&')}&${p.securityKey}`;
+}
+
+/** base64(SHA-1(signature input)), the `sig` of XMMsgBind. */
+export function bindSignature(p: BindSignatureInput): string {
+  return createHash('sha1').update(bindSignatureInput(p), 'utf8').digest('base64');
+}

@@ -1,0 +1,582 @@
+/**
+ * Typed builders and parsers for every MIMC frame in both directions, over the protobufjs
+ * code generated from proto/. Ids are bigint here; Long never leaves this module.
+ */
+import { MIMCError, ErrorCode } from '../errors.js';
+import { ims, mimc } from './gen/proto.js';
+import {
+  BIND_KICK,
+  BIND_METHOD,
+  BODY_HEADER_LENGTH,
+  CHID,
+  CONN_OS,
+  CONN_SDK,
+  CONN_VERSION,
+  Cipher,
+  Cmd,
+  DirFlag,
+  PAYLOAD_TYPE_PROTOBUF,
+  SERVER,
+} from './constants.js';
+import { encodeFrame } from './frame.js';
+import { fromLong, toLong } from './int64.js';
+import { derivePayloadKey } from './keys.js';
+import { Rc4, rc4 } from './rc4.js';
+
+// ---------------------------------------------------------------------------------------------
+// Domain types
+
+export interface ClientHeader {
+  chid: number;
+  uuid: bigint;
+  server: string;
+  resource: string;
+  cmd: string;
+  id: string;
+  dirFlag: number;
+  cipher: number;
+  subcmd?: string;
+  errCode?: number;
+  errStr?: string;
+}
+
+export interface ConnRequest {
+  version: number;
+  os?: string;
+  udid: string;
+  sdk: number;
+  model?: string;
+}
+
+export interface BindRequest {
+  token: string;
+  kick: string;
+  method: string;
+  clientAttrs: string;
+  cloudAttrs: string;
+  sig: string;
+}
+
+/** BIND response, also the payload of KICK. */
+export interface BindResult {
+  result: boolean;
+  errorType: string;
+  errorReason: string;
+  errorDesc: string;
+}
+
+export interface UserRef {
+  appId: bigint;
+  appAccount: string;
+  uuid?: bigint;
+  resource?: string;
+}
+
+export interface GroupRef {
+  appId: bigint;
+  topicId: bigint;
+}
+
+export interface P2PMessage {
+  from: UserRef;
+  to: UserRef;
+  payload: Uint8Array;
+  isStore?: boolean;
+  bizType?: string;
+}
+
+export interface P2TMessage {
+  from: UserRef;
+  to: GroupRef;
+  payload: Uint8Array;
+  isStore?: boolean;
+  bizType?: string;
+}
+
+export interface MimcPacket {
+  packetId: string;
+  package: string;
+  type: number;
+  sequence?: bigint;
+  payload?: Uint8Array;
+  timestamp?: bigint;
+}
+
+export interface PacketAck {
+  packetId: string;
+  uuid: bigint;
+  resource: string;
+  sequence: bigint;
+  timestamp: bigint;
+  package: string;
+  errorMsg: string;
+  code?: number;
+}
+
+export interface PacketList {
+  uuid: bigint;
+  resource: string;
+  maxSequence: bigint;
+  packets: MimcPacket[];
+  status: number;
+}
+
+export interface SequenceAck {
+  uuid: bigint;
+  resource: string;
+  sequence: bigint;
+  appId: bigint;
+}
+
+export interface PullRequest {
+  uuid: bigint;
+  resource: string;
+  appId?: bigint;
+}
+
+export interface OnlineMessageAck {
+  packetId: string;
+  uuid?: bigint;
+  resource?: string;
+  code: number;
+  errorMsg?: string;
+}
+
+/** A decoded frame body: the header and the payload after body decryption. */
+export interface DecodedBody {
+  header: ClientHeader;
+  /** For SECMSG still payload-encrypted; use decodeSecMsgPayload. */
+  payload: Uint8Array;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/** Runs a protobuf decode, turning any failure into a MIMCError. */
+function parse<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (MIMCError.is(err)) throw err;
+    throw new MIMCError(ErrorCode.MALFORMED_FRAME, `cannot parse ${what}`, { cause: err });
+  }
+}
+
+/** Copies the defined properties of `fields` so protobufjs encodes exactly those (proto2 presence). */
+function present<T extends object>(fields: T): T {
+  const out = {} as Record<string, unknown>;
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
+  return out as T;
+}
+
+function has(message: object, field: string): boolean {
+  return Object.prototype.hasOwnProperty.call(message, field);
+}
+
+function optionalString(message: object, field: string): string | undefined {
+  return has(message, field) ? ((message as Record<string, string>)[field] as string) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frame body
+
+/** Header of a frame written by the client: chid 9, server xiaomi.com, CS_REQ, cipher by command. */
+export function clientHeader(cmd: Cmd, uuid: bigint, resource: string, id: string): ClientHeader {
+  return {
+    chid: CHID,
+    uuid,
+    server: SERVER,
+    resource,
+    cmd,
+    id,
+    dirFlag: DirFlag.CS_REQ,
+    cipher: cmd === Cmd.SECMSG ? Cipher.RC4 : Cipher.NONE,
+  };
+}
+
+/** Header of a frame written by the server to the connection of (uuid, resource). */
+export function serverHeader(cmd: Cmd, uuid: bigint, resource: string, id: string, dirFlag: number = DirFlag.SC_RESP): ClientHeader {
+  return { ...clientHeader(cmd, uuid, resource, id), dirFlag };
+}
+
+function encodeHeader(h: ClientHeader): Uint8Array {
+  return ims.ClientHeader.encode(
+    present({
+      chid: h.chid,
+      uuid: toLong(h.uuid, false),
+      server: h.server,
+      resource: h.resource,
+      cmd: h.cmd,
+      subcmd: h.subcmd,
+      id: h.id,
+      dirFlag: h.dirFlag,
+      cipher: h.cipher,
+      errCode: h.errCode,
+      errStr: h.errStr,
+    }) as ims.ClientHeader,
+  ).finish();
+}
+
+export function decodeHeader(bytes: Uint8Array): ClientHeader {
+  const m = parse('client header', () => ims.ClientHeader.decode(bytes));
+  const header: ClientHeader = {
+    chid: m.chid,
+    uuid: fromLong(m.uuid, false),
+    server: m.server,
+    resource: m.resource,
+    cmd: m.cmd,
+    id: m.id,
+    dirFlag: m.dirFlag,
+    cipher: m.cipher,
+  };
+  if (has(m, 'subcmd')) header.subcmd = m.subcmd;
+  if (has(m, 'errCode')) header.errCode = m.errCode;
+  if (has(m, 'errStr')) header.errStr = m.errStr;
+  return header;
+}
+
+/** Plain body: payloadType | headerLen | payloadLen | header | payload; encrypted in place when a key is given. */
+export function encodeBody(header: ClientHeader, payload: Uint8Array, bodyKey: Rc4 | null): Uint8Array {
+  const headerBytes = encodeHeader(header);
+  if (headerBytes.length > 0xffff) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'client header too large');
+  const body = new Uint8Array(BODY_HEADER_LENGTH + headerBytes.length + payload.length);
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  view.setUint16(0, PAYLOAD_TYPE_PROTOBUF);
+  view.setUint16(2, headerBytes.length);
+  view.setUint32(4, payload.length);
+  body.set(headerBytes, BODY_HEADER_LENGTH);
+  body.set(payload, BODY_HEADER_LENGTH + headerBytes.length);
+  return bodyKey ? bodyKey.apply(body, body) : body;
+}
+
+/** A complete frame carrying `header` and `payload`. */
+export function encodeV6Frame(header: ClientHeader, payload: Uint8Array, bodyKey: Rc4 | null): Uint8Array {
+  return encodeFrame(encodeBody(header, payload, bodyKey));
+}
+
+/**
+ * Decodes a frame body as returned by FrameDecoder. Returns null for the empty frame (pong).
+ * `bodyKey` is null until the CONN exchange produced one.
+ */
+export function decodeBody(body: Uint8Array, bodyKey: Rc4 | null): DecodedBody | null {
+  if (body.length === 0) return null;
+  if (body.length < BODY_HEADER_LENGTH) {
+    throw new MIMCError(ErrorCode.MALFORMED_FRAME, `frame body of ${body.length} bytes is shorter than its header`);
+  }
+  const plain = bodyKey ? bodyKey.apply(body) : body;
+  const view = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
+  const payloadType = view.getUint16(0);
+  if (payloadType !== PAYLOAD_TYPE_PROTOBUF) {
+    throw new MIMCError(ErrorCode.MALFORMED_FRAME, `unsupported payload type ${payloadType}`);
+  }
+  const headerLength = view.getUint16(2);
+  const payloadLength = view.getUint32(4);
+  if (headerLength === 0 || BODY_HEADER_LENGTH + headerLength + payloadLength !== plain.length) {
+    throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'frame body lengths are inconsistent', {
+      details: { bodyLength: plain.length, headerLength, payloadLength },
+    });
+  }
+  const headerEnd = BODY_HEADER_LENGTH + headerLength;
+  return {
+    header: decodeHeader(plain.subarray(BODY_HEADER_LENGTH, headerEnd)),
+    payload: plain.subarray(headerEnd),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CONN / BIND / KICK payloads
+
+export function encodeConn(c: ConnRequest): Uint8Array {
+  return ims.XMMsgConn.encode(present({ version: c.version, model: c.model, os: c.os, udid: c.udid, sdk: c.sdk }) as ims.XMMsgConn).finish();
+}
+
+export function decodeConn(bytes: Uint8Array): ConnRequest {
+  const m = parse('CONN request', () => ims.XMMsgConn.decode(bytes));
+  const conn: ConnRequest = { version: m.version, udid: m.udid, sdk: m.sdk };
+  const os = optionalString(m, 'os');
+  if (os !== undefined) conn.os = os;
+  const model = optionalString(m, 'model');
+  if (model !== undefined) conn.model = model;
+  return conn;
+}
+
+export function encodeConnResp(challenge: string): Uint8Array {
+  return ims.XMMsgConnResp.encode({ challenge } as ims.XMMsgConnResp).finish();
+}
+
+export function decodeConnResp(bytes: Uint8Array): { challenge: string } {
+  const m = parse('CONN response', () => ims.XMMsgConnResp.decode(bytes));
+  if (!has(m, 'challenge') || m.challenge.length === 0) {
+    throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'CONN response without a challenge');
+  }
+  return { challenge: m.challenge };
+}
+
+export function encodeBind(b: BindRequest): Uint8Array {
+  return ims.XMMsgBind.encode({
+    token: b.token,
+    kick: b.kick,
+    method: b.method,
+    clientAttrs: b.clientAttrs,
+    cloudAttrs: b.cloudAttrs,
+    sig: b.sig,
+  } as ims.XMMsgBind).finish();
+}
+
+export function decodeBind(bytes: Uint8Array): BindRequest {
+  const m = parse('BIND request', () => ims.XMMsgBind.decode(bytes));
+  return { token: m.token, kick: m.kick, method: m.method, clientAttrs: m.clientAttrs, cloudAttrs: m.cloudAttrs, sig: m.sig };
+}
+
+export function encodeBindResult(r: Partial<BindResult> & { result: boolean }): Uint8Array {
+  return ims.XMMsgBindResp.encode(
+    present({ result: r.result, errorType: r.errorType, errorReason: r.errorReason, errorDesc: r.errorDesc }) as ims.XMMsgBindResp,
+  ).finish();
+}
+
+export function decodeBindResult(bytes: Uint8Array): BindResult {
+  const m = parse('BIND result', () => ims.XMMsgBindResp.decode(bytes));
+  return { result: m.result === true, errorType: m.errorType, errorReason: m.errorReason, errorDesc: m.errorDesc };
+}
+
+// ---------------------------------------------------------------------------------------------
+// MIMC layer
+
+function userToProto(u: UserRef): mimc.MIMCUser {
+  return present({
+    appId: toLong(u.appId, true),
+    appAccount: u.appAccount,
+    uuid: u.uuid === undefined ? undefined : toLong(u.uuid, true),
+    resource: u.resource,
+  }) as mimc.MIMCUser;
+}
+
+function userFromProto(m: mimc.IMIMCUser | null | undefined): UserRef {
+  const user: UserRef = { appId: fromLong(m?.appId, true), appAccount: m?.appAccount ?? '' };
+  if (m && has(m, 'uuid')) user.uuid = fromLong(m.uuid, true);
+  if (m && has(m, 'resource')) user.resource = m.resource ?? '';
+  return user;
+}
+
+export function encodeP2PMessage(msg: P2PMessage): Uint8Array {
+  return mimc.MIMCP2PMessage.encode(
+    present({
+      from: userToProto(msg.from),
+      to: userToProto(msg.to),
+      payload: msg.payload,
+      isStore: msg.isStore,
+      bizType: msg.bizType,
+    }) as mimc.MIMCP2PMessage,
+  ).finish();
+}
+
+export function decodeP2PMessage(bytes: Uint8Array): P2PMessage {
+  const m = parse('P2P message', () => mimc.MIMCP2PMessage.decode(bytes));
+  const msg: P2PMessage = { from: userFromProto(m.from), to: userFromProto(m.to), payload: m.payload };
+  if (has(m, 'isStore')) msg.isStore = m.isStore;
+  const bizType = optionalString(m, 'bizType');
+  if (bizType !== undefined) msg.bizType = bizType;
+  return msg;
+}
+
+export function encodeP2TMessage(msg: P2TMessage): Uint8Array {
+  return mimc.MIMCP2TMessage.encode(
+    present({
+      from: userToProto(msg.from),
+      to: { appId: toLong(msg.to.appId, true), topicId: toLong(msg.to.topicId, true) } as mimc.MIMCGroup,
+      payload: msg.payload,
+      isStore: msg.isStore,
+      bizType: msg.bizType,
+    }) as mimc.MIMCP2TMessage,
+  ).finish();
+}
+
+export function decodeP2TMessage(bytes: Uint8Array): P2TMessage {
+  const m = parse('P2T message', () => mimc.MIMCP2TMessage.decode(bytes));
+  const msg: P2TMessage = {
+    from: userFromProto(m.from),
+    to: { appId: fromLong(m.to?.appId, true), topicId: fromLong(m.to?.topicId, true) },
+    payload: m.payload,
+  };
+  if (has(m, 'isStore')) msg.isStore = m.isStore;
+  const bizType = optionalString(m, 'bizType');
+  if (bizType !== undefined) msg.bizType = bizType;
+  return msg;
+}
+
+function packetToProto(p: MimcPacket): mimc.MIMCPacket {
+  return present({
+    packetId: p.packetId,
+    package: p.package,
+    sequence: p.sequence === undefined ? undefined : toLong(p.sequence, false),
+    type: p.type,
+    payload: p.payload,
+    timestamp: p.timestamp === undefined ? undefined : toLong(p.timestamp, false),
+  }) as mimc.MIMCPacket;
+}
+
+function packetFromProto(m: mimc.IMIMCPacket): MimcPacket {
+  const p: MimcPacket = { packetId: m.packetId ?? '', package: m.package ?? '', type: m.type ?? 0 };
+  if (has(m, 'sequence')) p.sequence = fromLong(m.sequence, false);
+  if (has(m, 'payload')) p.payload = m.payload ?? new Uint8Array(0);
+  if (has(m, 'timestamp')) p.timestamp = fromLong(m.timestamp, false);
+  return p;
+}
+
+export function encodeMimcPacket(p: MimcPacket): Uint8Array {
+  return mimc.MIMCPacket.encode(packetToProto(p)).finish();
+}
+
+export function decodeMimcPacket(bytes: Uint8Array): MimcPacket {
+  return packetFromProto(parse('MIMC packet', () => mimc.MIMCPacket.decode(bytes)));
+}
+
+export function encodePacketAck(a: PacketAck): Uint8Array {
+  return mimc.MIMCPacketAck.encode(
+    present({
+      packetId: a.packetId,
+      uuid: toLong(a.uuid, true),
+      resource: a.resource,
+      sequence: toLong(a.sequence, false),
+      timestamp: toLong(a.timestamp, false),
+      package: a.package,
+      errorMsg: a.errorMsg,
+      code: a.code,
+    }) as mimc.MIMCPacketAck,
+  ).finish();
+}
+
+export function decodePacketAck(bytes: Uint8Array): PacketAck {
+  const m = parse('packet ack', () => mimc.MIMCPacketAck.decode(bytes));
+  const ack: PacketAck = {
+    packetId: m.packetId,
+    uuid: fromLong(m.uuid, true),
+    resource: m.resource,
+    sequence: fromLong(m.sequence, false),
+    timestamp: fromLong(m.timestamp, false),
+    package: m.package,
+    errorMsg: m.errorMsg,
+  };
+  if (has(m, 'code')) ack.code = m.code;
+  return ack;
+}
+
+export function encodePacketList(l: PacketList): Uint8Array {
+  return mimc.MIMCPacketList.encode({
+    uuid: toLong(l.uuid, true),
+    resource: l.resource,
+    maxSequence: toLong(l.maxSequence, false),
+    packets: l.packets.map(packetToProto),
+    status: l.status,
+  } as mimc.MIMCPacketList).finish();
+}
+
+export function decodePacketList(bytes: Uint8Array): PacketList {
+  const m = parse('packet list', () => mimc.MIMCPacketList.decode(bytes));
+  return {
+    uuid: fromLong(m.uuid, true),
+    resource: m.resource,
+    maxSequence: fromLong(m.maxSequence, false),
+    packets: m.packets.map(packetFromProto),
+    status: m.status,
+  };
+}
+
+export function encodeSequenceAck(a: SequenceAck): Uint8Array {
+  return mimc.MIMCSequenceAck.encode({
+    uuid: toLong(a.uuid, true),
+    resource: a.resource,
+    sequence: toLong(a.sequence, false),
+    appId: toLong(a.appId, true),
+  } as mimc.MIMCSequenceAck).finish();
+}
+
+export function decodeSequenceAck(bytes: Uint8Array): SequenceAck {
+  const m = parse('sequence ack', () => mimc.MIMCSequenceAck.decode(bytes));
+  return { uuid: fromLong(m.uuid, true), resource: m.resource, sequence: fromLong(m.sequence, false), appId: fromLong(m.appId, true) };
+}
+
+export function encodePullRequest(p: PullRequest): Uint8Array {
+  return mimc.PullMessageRequest.encode(
+    present({
+      uuid: toLong(p.uuid, true),
+      resource: p.resource,
+      appId: p.appId === undefined ? undefined : toLong(p.appId, true),
+    }) as mimc.PullMessageRequest,
+  ).finish();
+}
+
+export function decodePullRequest(bytes: Uint8Array): PullRequest {
+  const m = parse('pull request', () => mimc.PullMessageRequest.decode(bytes));
+  const p: PullRequest = { uuid: fromLong(m.uuid, true), resource: m.resource };
+  if (has(m, 'appId')) p.appId = fromLong(m.appId, true);
+  return p;
+}
+
+export function encodeOnlineMessageAck(a: OnlineMessageAck): Uint8Array {
+  return mimc.MIMCOnlineMessageAck.encode(
+    present({
+      packetId: a.packetId,
+      uuid: a.uuid === undefined ? undefined : toLong(a.uuid, true),
+      resource: a.resource,
+      code: a.code,
+      errorMsg: a.errorMsg,
+    }) as mimc.MIMCOnlineMessageAck,
+  ).finish();
+}
+
+export function decodeOnlineMessageAck(bytes: Uint8Array): OnlineMessageAck {
+  const m = parse('online message ack', () => mimc.MIMCOnlineMessageAck.decode(bytes));
+  const a: OnlineMessageAck = { packetId: m.packetId, code: m.code };
+  if (has(m, 'uuid')) a.uuid = fromLong(m.uuid, true);
+  const resource = optionalString(m, 'resource');
+  if (resource !== undefined) a.resource = resource;
+  const errorMsg = optionalString(m, 'errorMsg');
+  if (errorMsg !== undefined) a.errorMsg = errorMsg;
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SECMSG: the MIMC packet, payload-encrypted with securityKey + '_' + header id
+
+/** A SECMSG frame: `packet` encrypted with the payload key of `securityKey` and `header.id`, then body-encrypted. */
+export function encodeSecMsgFrame(header: ClientHeader, packet: MimcPacket, securityKey: string, bodyKey: Rc4): Uint8Array {
+  const plain = encodeMimcPacket(packet);
+  const key = derivePayloadKey(securityKey, header.id);
+  const payload = plain.length > 0 ? rc4(key, plain) : plain;
+  return encodeV6Frame(header, payload, bodyKey);
+}
+
+/** Decrypts and parses the payload of a received SECMSG frame. */
+export function decodeSecMsgPayload(header: ClientHeader, payload: Uint8Array, securityKey: string): MimcPacket {
+  if (payload.length === 0) throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'SECMSG frame without payload');
+  if (header.id.length === 0) throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'SECMSG frame without header id');
+  return decodeMimcPacket(rc4(derivePayloadKey(securityKey, header.id), payload));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client frames
+
+export interface ClientIdentity {
+  uuid: bigint;
+  resource: string;
+}
+
+export function buildConnFrame(who: ClientIdentity, id: string, udid: string): Uint8Array {
+  const payload = encodeConn({ version: CONN_VERSION, os: CONN_OS, udid, sdk: CONN_SDK });
+  return encodeV6Frame(clientHeader(Cmd.CONN, who.uuid, who.resource, id), payload, null);
+}
+
+export function buildBindFrame(who: ClientIdentity, id: string, token: string, sig: string, bodyKey: Rc4): Uint8Array {
+  const payload = encodeBind({ token, kick: BIND_KICK, method: BIND_METHOD, clientAttrs: '', cloudAttrs: '', sig });
+  return encodeV6Frame(clientHeader(Cmd.BIND, who.uuid, who.resource, id), payload, bodyKey);
+}
+
+/** PING or UBND: header-only, body-encrypted. */
+export function buildHeaderOnlyFrame(cmd: typeof Cmd.PING | typeof Cmd.UBND, who: ClientIdentity, id: string, bodyKey: Rc4): Uint8Array {
+  return encodeV6Frame(clientHeader(cmd, who.uuid, who.resource, id), new Uint8Array(0), bodyKey);
+}
+
+export function buildClientSecMsgFrame(who: ClientIdentity, packet: MimcPacket, securityKey: string, bodyKey: Rc4): Uint8Array {
+  return encodeSecMsgFrame(clientHeader(Cmd.SECMSG, who.uuid, who.resource, packet.packetId), packet, securityKey, bodyKey);
+}
