@@ -1,0 +1,20 @@
+/** mimc-node: a TypeScript SDK for Xiaomi MIMC over its native TCP protocol. */
+export { MCUser, type IncomingMessage, type SendTimeout, type StatusChange, type MCUserEventMap, type LoginOptions } from './user/mcuser.js';
+export { HttpTokenFetcher, parseTokenJson, DEFAULT_TOKEN_URL, type HttpTokenFetcherOptions, type TokenInfo } from './user/token.js';
+export { DEFAULT_RESOLVER_URL, resolveFrontends, type FrontendAddress } from './user/resolver.js';
+export { createLogger, REDACTED_PATHS } from './user/logger.js';
+export type {
+  Token,
+  StatusDelegate,
+  MessageHandlerDelegate,
+  P2PMessage,
+  P2TMessage,
+  ServerAck,
+  SendOptions,
+  SendAndWaitOptions,
+  ConnectionState,
+  AckMode,
+  ReconnectOptions,
+  MCUserOptions,
+} from './user/types.js';
+export { MIMCError, ErrorCode } from './errors.js';

@@ -1,0 +1,26 @@
+import { pino, type Logger } from 'pino';
+
+/** Fields that must never reach a log line, wherever they appear. */
+export const REDACTED_PATHS = [
+  'token',
+  'securityKey',
+  'miUserSecurityKey',
+  'appSecret',
+  'payload',
+  '*.token',
+  '*.securityKey',
+  '*.miUserSecurityKey',
+  '*.appSecret',
+  '*.payload',
+];
+
+/** A pino logger with the SDK's redaction rules; `destination` defaults to stderr. */
+export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
+  const config = { level: options.level ?? 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
+  return options.destination ? pino(config, options.destination) : pino(config, pino.destination(2));
+}
+
+/** The logger used when the app gives none: discards everything. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

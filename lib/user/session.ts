@@ -1,0 +1,308 @@
+import type { Logger } from 'pino';
+import { MIMCError, ErrorCode } from '../errors.js';
+import { BIND_KICK, BIND_METHOD, CHID, Cmd, SERVER } from '../protocol/constants.js';
+import { bindSignature, deriveBodyKey } from '../protocol/keys.js';
+import {
+  buildBindFrame,
+  buildClientSecMsgFrame,
+  buildConnFrame,
+  buildHeaderOnlyFrame,
+  decodeBindResult,
+  decodeBody,
+  decodeConnResp,
+  decodeSecMsgPayload,
+  type BindResult,
+  type DecodedBody,
+  type MimcPacket,
+} from '../protocol/packets.js';
+import { Rc4 } from '../protocol/rc4.js';
+import { FrameConnection, type FrameSink } from '../transport/connection.js';
+import type { IdGenerator } from './ids.js';
+import type { FrontendAddress } from './resolver.js';
+import type { TokenInfo } from './token.js';
+
+export interface SessionConfig {
+  address: FrontendAddress;
+  resource: string;
+  token: TokenInfo;
+  ids: IdGenerator;
+  connectTimeoutMs: number;
+  loginTimeoutMs: number;
+  pingIntervalMs: number;
+  responseTimeoutMs: number;
+  maxFrameBody: number;
+  logger: Logger;
+}
+
+export interface SessionEvents {
+  /** A decrypted SECMSG packet (ack, compound list, ...). */
+  onPacket(packet: MimcPacket, session: Session): void;
+  /** The server kicked this resource; the session closes right after. */
+  onKick(result: BindResult, session: Session): void;
+  /** The session ended; `error` undefined for a deliberate close. Called once, after establish resolved. */
+  onClose(error: MIMCError | undefined, session: Session): void;
+}
+
+/** Thrown by `Session.establish` when the server refuses the BIND. */
+export class LoginRejectedError extends MIMCError {
+  constructor(readonly result: BindResult) {
+    super(ErrorCode.LOGIN_REJECTED, `login rejected: ${result.errorType || 'unknown'} ${result.errorReason}`.trim(), {
+      details: { errorType: result.errorType, errorReason: result.errorReason, errorDesc: result.errorDesc },
+    });
+  }
+}
+
+type Phase = 'conn' | 'bind' | 'bound' | 'closed';
+
+/**
+ * One logged-in connection: CONN and BIND on a fresh socket, then SECMSG traffic with
+ * keep-alive. The session owns the liveness timers: a PING after `pingIntervalMs` without
+ * writing, and a deadline of `responseTimeoutMs` after each request by which *some* frame
+ * must arrive — only incoming bytes prove the peer alive.
+ */
+export class Session implements FrameSink {
+  private phase: Phase = 'conn';
+  private bodyKey: Rc4 | null = null;
+  private connection!: FrameConnection;
+  private handshake: { resolve(body: DecodedBody): void; reject(err: MIMCError): void } | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private deadTimer: NodeJS.Timeout | null = null;
+  private events: SessionEvents | null = null;
+  private closeReported = false;
+  private afterAnyFrame: (() => void) | null = null;
+
+  private constructor(private readonly config: SessionConfig) {}
+
+  get identity() {
+    return { uuid: this.config.token.uuid, resource: this.config.resource };
+  }
+
+  get token(): TokenInfo {
+    return this.config.token;
+  }
+
+  get isBound(): boolean {
+    return this.phase === 'bound';
+  }
+
+  /** Monotonic ms of the last byte received. */
+  get lastReceivedAt(): number {
+    return this.connection.lastReceivedAt;
+  }
+
+  /**
+   * Connects, handshakes and binds. Resolves with a bound session; rejects with
+   * LoginRejectedError when the server refuses, or another MIMCError on network trouble.
+   */
+  static async establish(config: SessionConfig, events: SessionEvents, signal: AbortSignal): Promise<Session> {
+    const session = new Session(config);
+    session.connection = await FrameConnection.open(
+      { host: config.address.host, port: config.address.port, connectTimeoutMs: config.connectTimeoutMs, maxFrameBody: config.maxFrameBody },
+      session,
+      signal,
+    );
+    const onAbort = () => session.close(new MIMCError(ErrorCode.ABORTED, 'login aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const who = session.identity;
+      session.connection.send(buildConnFrame(who, config.ids.next(), ''));
+      const connResp = await session.awaitHandshake('conn');
+      const { challenge } = decodeConnResp(connResp.payload);
+      session.bodyKey = new Rc4(deriveBodyKey(challenge, ''));
+
+      const id = config.ids.next();
+      const sig = bindSignature({
+        method: BIND_METHOD,
+        challenge,
+        chid: CHID,
+        clientAttrs: '',
+        cloudAttrs: '',
+        uuid: who.uuid,
+        resource: who.resource,
+        headerId: id,
+        kick: BIND_KICK,
+        server: SERVER,
+        token: config.token.token,
+        securityKey: config.token.securityKey,
+      });
+      session.phase = 'bind';
+      session.connection.send(buildBindFrame(who, id, config.token.token, sig, session.bodyKey));
+      const result = decodeBindResult((await session.awaitHandshake('bind')).payload);
+      if (!result.result) throw new LoginRejectedError(result);
+      session.phase = 'bound';
+      session.events = events;
+      session.armPing();
+      return session;
+    } catch (err) {
+      session.close(MIMCError.is(err) ? err : new MIMCError(ErrorCode.MALFORMED_FRAME, 'bad handshake answer', { cause: err }));
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Writes a SECMSG packet. `expectsReply` arms the liveness deadline (false for sequence acks). */
+  sendPacket(packet: MimcPacket, expectsReply: boolean, stillWanted?: () => boolean): boolean {
+    if (this.phase !== 'bound') return false;
+    const frame = buildClientSecMsgFrame(this.identity, packet, this.config.token.securityKey, this.bodyKey!);
+    return this.write(frame, expectsReply, stillWanted);
+  }
+
+  /** Sends UBND and waits (at most `timeoutMs`) for the server's answer, then closes. */
+  async unbind(timeoutMs: number): Promise<void> {
+    if (this.phase !== 'bound') return this.close();
+    const answered = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.afterAnyFrame = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.connection.send(buildHeaderOnlyFrame(Cmd.UBND, this.identity, this.config.ids.next(), this.bodyKey!));
+    });
+    await answered;
+    this.close();
+  }
+
+  /** Closes the connection and stops the timers. Idempotent. */
+  close(error?: MIMCError): void {
+    if (this.phase === 'closed') return;
+    this.connection.close(error);
+  }
+
+  pauseReading(): void {
+    this.connection.pauseReading();
+    this.clearDeadTimer();
+  }
+
+  resumeReading(): void {
+    this.connection.resumeReading();
+  }
+
+  // ---- FrameSink ------------------------------------------------------------------------------
+
+  onFrame(body: Uint8Array): void {
+    this.clearDeadTimer();
+    const hook = this.afterAnyFrame;
+    this.afterAnyFrame = null;
+    hook?.();
+    let decoded: DecodedBody | null;
+    try {
+      decoded = decodeBody(body, this.bodyKey);
+    } catch (err) {
+      this.close(err as MIMCError);
+      return;
+    }
+    if (decoded === null) return; // pong
+    const { header } = decoded;
+    if (this.phase === 'conn' || this.phase === 'bind') {
+      if (header.cmd === (this.phase === 'conn' ? Cmd.CONN : Cmd.BIND)) {
+        this.handshake?.resolve(decoded);
+      } else if (header.cmd === Cmd.KICK) {
+        this.handshake?.reject(new LoginRejectedError(this.safeBindResult(decoded)));
+      }
+      return;
+    }
+    switch (header.cmd) {
+      case Cmd.SECMSG: {
+        let packet: MimcPacket;
+        try {
+          packet = decodeSecMsgPayload(header, decoded.payload, this.config.token.securityKey);
+        } catch (err) {
+          this.close(err as MIMCError);
+          return;
+        }
+        this.events?.onPacket(packet, this);
+        return;
+      }
+      case Cmd.KICK: {
+        const result = this.safeBindResult(decoded);
+        this.events?.onKick(result, this);
+        this.close(new MIMCError(ErrorCode.KICKED, `kicked: ${result.errorType} ${result.errorReason}`.trim(), {
+          details: { errorType: result.errorType, errorReason: result.errorReason },
+        }));
+        return;
+      }
+      default:
+        // BIND/PING/UBND answers with a header carry nothing we need; they only prove liveness.
+        this.config.logger.debug({ cmd: header.cmd }, 'ignored frame');
+    }
+  }
+
+  onClose(error: MIMCError | undefined): void {
+    this.phase = 'closed';
+    this.clearDeadTimer();
+    if (this.pingTimer) clearTimeout(this.pingTimer);
+    this.pingTimer = null;
+    const hook = this.afterAnyFrame;
+    this.afterAnyFrame = null;
+    hook?.();
+    this.handshake?.reject(error ?? new MIMCError(ErrorCode.CONNECTION_LOST, 'connection closed during login'));
+    if (this.events && !this.closeReported) {
+      this.closeReported = true;
+      this.events.onClose(error, this);
+    }
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private safeBindResult(decoded: DecodedBody): BindResult {
+    try {
+      return decodeBindResult(decoded.payload);
+    } catch {
+      return { result: false, errorType: 'unknown', errorReason: 'unparsable', errorDesc: '' };
+    }
+  }
+
+  private awaitHandshake(step: 'conn' | 'bind'): Promise<DecodedBody> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.handshake = null;
+        reject(new MIMCError(ErrorCode.LOGIN_TIMEOUT, `no ${step.toUpperCase()} answer within ${this.config.loginTimeoutMs} ms`));
+      }, this.config.loginTimeoutMs);
+      this.handshake = {
+        resolve: (body) => {
+          clearTimeout(timer);
+          this.handshake = null;
+          resolve(body);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          this.handshake = null;
+          reject(err);
+        },
+      };
+    });
+  }
+
+  private write(frame: Uint8Array, expectsReply: boolean, stillWanted?: () => boolean): boolean {
+    if (!this.connection.send(frame, stillWanted)) return false;
+    this.pingTimer?.refresh();
+    if (expectsReply && this.deadTimer === null && !this.connection.readingPaused) {
+      this.deadTimer = setTimeout(this.declareDead, this.config.responseTimeoutMs);
+    }
+    return true;
+  }
+
+  private armPing(): void {
+    this.pingTimer = setTimeout(this.ping, this.config.pingIntervalMs);
+  }
+
+  private readonly ping = (): void => {
+    if (this.phase !== 'bound') return;
+    this.write(buildHeaderOnlyFrame(Cmd.PING, this.identity, this.config.ids.next(), this.bodyKey!), true);
+    this.pingTimer?.refresh();
+  };
+
+  private readonly declareDead = (): void => {
+    this.deadTimer = null;
+    if (this.connection.readingPaused) return; // we stopped reading; silence is ours, not the peer's
+    this.close(new MIMCError(ErrorCode.CONNECTION_LOST, `no answer from the server within ${this.config.responseTimeoutMs} ms`));
+  };
+
+  private clearDeadTimer(): void {
+    if (this.deadTimer !== null) {
+      clearTimeout(this.deadTimer);
+      this.deadTimer = null;
+    }
+  }
+}

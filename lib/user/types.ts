@@ -1,0 +1,134 @@
+import type { Logger } from 'pino';
+
+/** Supplies the raw token-service JSON for this user (from the app's own server). Go: `Token`. */
+export interface Token {
+  fetchToken(): Promise<string> | string;
+}
+
+/** Online/offline changes. Go: `StatusDelegate.HandleChange`. */
+export interface StatusDelegate {
+  /**
+   * Called on every online/offline transition. When going offline, `errorType`, `errorReason`
+   * and `errorDescription` say why (server values such as "token-expired" or "multi-login",
+   * or "NETWORK_ERROR" for a lost connection, as the Go SDK reports it).
+   */
+  handleChange(isOnline: boolean, errorType?: string, errorReason?: string, errorDescription?: string): void | Promise<void>;
+}
+
+/** Incoming messages and the fate of sent ones. Go: `MessageHandlerDelegate`. All methods are optional. */
+export interface MessageHandlerDelegate {
+  /** P2P messages, in sequence order. */
+  handleMessage?(messages: P2PMessage[]): void | Promise<void>;
+  /** Group (P2T) messages, in sequence order. */
+  handleGroupMessage?(messages: P2TMessage[]): void | Promise<void>;
+  /** The server acknowledged a sent message (check `errorMsg` for a refusal). */
+  handleServerAck?(ack: ServerAck): void | Promise<void>;
+  /** No server ack arrived for a P2P message within the send timeout. */
+  handleSendMessageTimeout?(message: P2PMessage): void | Promise<void>;
+  /** No server ack arrived for a group message within the send timeout. */
+  handleSendGroupMessageTimeout?(message: P2TMessage): void | Promise<void>;
+}
+
+export interface P2PMessage {
+  packetId: string;
+  /** Server-assigned sequence, 0n for a message that was never acknowledged. */
+  sequence: bigint;
+  /** Server time in ms (for an unacknowledged message: when it was sent). */
+  timestamp: number;
+  fromAccount: string;
+  fromResource: string;
+  toAccount: string;
+  payload: Uint8Array;
+  bizType: string;
+  isStore: boolean;
+}
+
+export interface P2TMessage {
+  packetId: string;
+  sequence: bigint;
+  timestamp: number;
+  fromAccount: string;
+  fromResource: string;
+  topicId: bigint;
+  payload: Uint8Array;
+  bizType: string;
+  isStore: boolean;
+}
+
+export interface ServerAck {
+  packetId: string;
+  sequence: bigint;
+  /** Server time in ms. */
+  timestamp: number;
+  /** Empty when the server accepted the message. */
+  errorMsg: string;
+  code: number;
+}
+
+export interface SendOptions {
+  /** Keep the message for an offline recipient (default true). */
+  isStore?: boolean;
+  /** App-defined type tag delivered with the message. */
+  bizType?: string;
+}
+
+export interface SendAndWaitOptions extends SendOptions {
+  /** Abandon the wait (the message may still be acknowledged later; the ack callback still fires once). */
+  signal?: AbortSignal;
+}
+
+/** Connection states; `online` is the only one in which messages are written. */
+export type ConnectionState = 'offline' | 'connecting' | 'binding' | 'online' | 'reconnecting' | 'closed';
+
+/** Who decides when an incoming list is acknowledged to the server. */
+export type AckMode = 'after-handler' | 'before-handler';
+
+export interface ReconnectOptions {
+  /** First retry delay (default 200 ms). */
+  minDelayMs?: number;
+  /** Largest retry delay (default 10 s). */
+  maxDelayMs?: number;
+  /** Growth factor between attempts (default 2). */
+  factor?: number;
+  /** Multiply each delay by a random factor in [1, 2) (default true). */
+  jitter?: boolean;
+}
+
+export interface MCUserOptions {
+  appId: bigint | string;
+  appAccount: string;
+  /** This instance's resource; a random `mimc_node_…` resource is generated (and kept) if absent. */
+  resource?: string;
+  tokenDelegate?: Token;
+  statusDelegate?: StatusDelegate;
+  messageDelegate?: MessageHandlerDelegate;
+  /** Resolver (GSLB) base URL. Default: the real MIMC resolver. */
+  resolverUrl?: string;
+  /** Connect straight to this frontend (`host:port` or an object), skipping the resolver. */
+  frontendAddress?: string | { host: string; port: number };
+  /** Time allowed for a server ack (default 10 000 ms, as the Go SDK). */
+  sendTimeoutMs?: number;
+  /** Time allowed for the TCP connect (default 5 000 ms). */
+  connectTimeoutMs?: number;
+  /** Time allowed for the CONN and BIND answers (default 5 000 ms). */
+  loginTimeoutMs?: number;
+  /** Ping after this long without writing (default 3 000 ms, as the Go SDK). */
+  pingIntervalMs?: number;
+  /** The connection is declared dead when nothing arrives this long after a request (default 5 000 ms). */
+  responseTimeoutMs?: number;
+  /** Largest number of messages awaiting an ack; further sends throw ERR_PENDING_FULL (default 10 000). */
+  maxPendingMessages?: number;
+  /** Largest user payload in bytes (default 64 KiB). */
+  maxPayloadBytes?: number;
+  /** Largest accepted frame body in bytes (default 1 MiB). */
+  maxFrameBody?: number;
+  /** How many recent sequences are remembered to drop duplicates (default 10 000). */
+  dedupWindow?: number;
+  /** Acknowledge incoming lists after the handlers finished (default) or before calling them (Go). */
+  ackMode?: AckMode;
+  /** Incoming lists buffered before the socket is paused (default 64). */
+  maxQueuedDeliveries?: number;
+  reconnect?: ReconnectOptions;
+  /** pino logger; a child with the account is used. Default: silent. */
+  logger?: Logger;
+}
