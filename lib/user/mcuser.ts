@@ -380,6 +380,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         session.close();
         return;
       }
+      if (!session.isBound) continue; // lost between bind and here: try again
       const ended = new Promise<void>((resolve) => (this.sessionEnded = resolve));
       this.sessionUp(session);
       await ended;
