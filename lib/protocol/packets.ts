@@ -96,6 +96,7 @@ export interface P2TMessage {
 export interface MimcPacket {
   packetId: string;
   package: string;
+  /** A PacketType; decodes as 0 when the packet has no type or one this SDK does not know. */
   type: number;
   sequence?: bigint;
   payload?: Uint8Array;
@@ -162,10 +163,32 @@ function parse<T>(what: string, fn: () => T): T {
   }
 }
 
-/** Copies the defined properties of `fields` so protobufjs encodes exactly those (proto2 presence). */
+/** String methods of ES2024 (Node >= 20), missing from the ES2022 lib this package compiles against. */
+interface WellFormedString {
+  isWellFormed(): boolean;
+  toWellFormed(): string;
+}
+
+/**
+ * `s` with every unpaired surrogate replaced by U+FFFD, as TextEncoder and Buffer encode it.
+ * protobufjs would write an unpaired surrogate of a string shorter than 40 code units as three
+ * bytes of invalid UTF-8 (and of a longer one as U+FFFD), which decode to three U+FFFD: the peer
+ * would see another string than the one we meant, and a SECMSG header id would give it another
+ * payload key than ours.
+ */
+function wellFormed(s: string): string {
+  return (s as unknown as WellFormedString).isWellFormed() ? s : (s as unknown as WellFormedString).toWellFormed();
+}
+
+/**
+ * Copies the defined properties of `fields` so protobufjs encodes exactly those (proto2 presence),
+ * making strings well-formed so they go out as valid UTF-8. Every encoder passes its fields here.
+ */
 function present<T extends object>(fields: T): T {
   const out = {} as Record<string, unknown>;
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
+  for (const [k, v] of Object.entries(fields)) {
+    if (v !== undefined) out[k] = typeof v === 'string' ? wellFormed(v) : v;
+  }
   return out as T;
 }
 
@@ -301,7 +324,7 @@ export function decodeConn(bytes: Uint8Array): ConnRequest {
 }
 
 export function encodeConnResp(challenge: string): Uint8Array {
-  return ims.XMMsgConnResp.encode({ challenge } as ims.XMMsgConnResp).finish();
+  return ims.XMMsgConnResp.encode(present({ challenge }) as ims.XMMsgConnResp).finish();
 }
 
 export function decodeConnResp(bytes: Uint8Array): { challenge: string } {
@@ -313,14 +336,16 @@ export function decodeConnResp(bytes: Uint8Array): { challenge: string } {
 }
 
 export function encodeBind(b: BindRequest): Uint8Array {
-  return ims.XMMsgBind.encode({
-    token: b.token,
-    kick: b.kick,
-    method: b.method,
-    clientAttrs: b.clientAttrs,
-    cloudAttrs: b.cloudAttrs,
-    sig: b.sig,
-  } as ims.XMMsgBind).finish();
+  return ims.XMMsgBind.encode(
+    present({
+      token: b.token,
+      kick: b.kick,
+      method: b.method,
+      clientAttrs: b.clientAttrs,
+      cloudAttrs: b.cloudAttrs,
+      sig: b.sig,
+    }) as ims.XMMsgBind,
+  ).finish();
 }
 
 export function decodeBind(bytes: Uint8Array): BindRequest {
@@ -416,7 +441,10 @@ function packetToProto(p: MimcPacket): mimc.MIMCPacket {
 }
 
 function packetFromProto(m: mimc.IMIMCPacket): MimcPacket {
-  const p: MimcPacket = { packetId: m.packetId ?? '', package: m.package ?? '', type: m.type ?? 0 };
+  // protobufjs drops an enum value it does not know, and an absent field reads as the proto2
+  // default P2P_MESSAGE: only a type actually decoded may be taken, anything else is 0.
+  const type = has(m, 'type') ? (m.type ?? 0) : 0;
+  const p: MimcPacket = { packetId: m.packetId ?? '', package: m.package ?? '', type };
   if (has(m, 'sequence')) p.sequence = fromLong(m.sequence, false);
   if (has(m, 'payload')) p.payload = m.payload ?? new Uint8Array(0);
   if (has(m, 'timestamp')) p.timestamp = fromLong(m.timestamp, false);
@@ -462,13 +490,15 @@ export function decodePacketAck(bytes: Uint8Array): PacketAck {
 }
 
 export function encodePacketList(l: PacketList): Uint8Array {
-  return mimc.MIMCPacketList.encode({
-    uuid: toLong(l.uuid, true),
-    resource: l.resource,
-    maxSequence: toLong(l.maxSequence, false),
-    packets: l.packets.map(packetToProto),
-    status: l.status,
-  } as mimc.MIMCPacketList).finish();
+  return mimc.MIMCPacketList.encode(
+    present({
+      uuid: toLong(l.uuid, true),
+      resource: l.resource,
+      maxSequence: toLong(l.maxSequence, false),
+      packets: l.packets.map(packetToProto),
+      status: l.status,
+    }) as mimc.MIMCPacketList,
+  ).finish();
 }
 
 export function decodePacketList(bytes: Uint8Array): PacketList {
@@ -483,12 +513,14 @@ export function decodePacketList(bytes: Uint8Array): PacketList {
 }
 
 export function encodeSequenceAck(a: SequenceAck): Uint8Array {
-  return mimc.MIMCSequenceAck.encode({
-    uuid: toLong(a.uuid, true),
-    resource: a.resource,
-    sequence: toLong(a.sequence, false),
-    appId: toLong(a.appId, true),
-  } as mimc.MIMCSequenceAck).finish();
+  return mimc.MIMCSequenceAck.encode(
+    present({
+      uuid: toLong(a.uuid, true),
+      resource: a.resource,
+      sequence: toLong(a.sequence, false),
+      appId: toLong(a.appId, true),
+    }) as mimc.MIMCSequenceAck,
+  ).finish();
 }
 
 export function decodeSequenceAck(bytes: Uint8Array): SequenceAck {
