@@ -1,0 +1,602 @@
+/**
+ * Property-based tests of the protocol core: round trips through the frame codec, the MIMC
+ * messages and SECMSG, and robustness of the decoders against random and corrupted input.
+ * Every property runs 10 000 cases; sizes are kept small so the file stays fast.
+ */
+import fc from 'fast-check';
+import {
+  adler32,
+  clientHeader,
+  Cmd,
+  decodeBody,
+  decodeMimcPacket,
+  decodeOnlineMessageAck,
+  decodeP2PMessage,
+  decodeP2TMessage,
+  decodePacketAck,
+  decodePacketList,
+  decodePullRequest,
+  decodeSecMsgPayload,
+  decodeSequenceAck,
+  EMPTY_FRAME,
+  encodeBody,
+  encodeFrame,
+  encodeMimcPacket,
+  encodeP2PMessage,
+  encodeP2TMessage,
+  encodePacketAck,
+  encodePacketList,
+  encodeSecMsgFrame,
+  encodeSequenceAck,
+  encodeV6Frame,
+  ErrorCode,
+  FrameDecoder,
+  MIMCError,
+  PacketType,
+  Rc4,
+  rc4,
+  type ClientHeader,
+  type MimcPacket,
+} from '../../lib/protocol/index.js';
+
+const RUNS = { numRuns: 10_000 };
+const HEAD = 8;
+const CHECKSUM = 4;
+
+// ---------------------------------------------------------------------------------------------
+// Arbitraries
+
+const U64_MAX = (1n << 64n) - 1n;
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+const EDGES = [0n, 1n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, (1n << 62n) + 3n, I64_MAX];
+
+/** uint64 values, often above 2^53 where a JS number would lose precision. */
+const u64 = fc.oneof(fc.bigInt({ min: 0n, max: U64_MAX }), fc.constantFrom(...EDGES, 1n << 63n, U64_MAX));
+/** int64 values (sequence, timestamp, ClientHeader.uuid). */
+const i64 = fc.oneof(fc.bigInt({ min: I64_MIN, max: I64_MAX }), fc.constantFrom(...EDGES, -1n, I64_MIN));
+const i32 = fc.integer({ min: -0x80000000, max: 0x7fffffff });
+
+/** Any UTF-16 text: mostly valid code points, sometimes an unpaired surrogate. */
+const textUnit = fc.oneof(
+  { weight: 12, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)) },
+);
+/** Short and long strings: protobufjs writes strings below 40 code units with its own encoder. */
+const text = fc.oneof(
+  { weight: 4, arbitrary: fc.string({ unit: textUnit, maxLength: 12 }) },
+  { weight: 1, arbitrary: fc.string({ unit: textUnit, minLength: 38, maxLength: 64 }) },
+);
+const nonEmptyText = text.filter((s) => s.length > 0);
+const bytes = (maxLength: number) => fc.uint8Array({ maxLength });
+
+const headerArb: fc.Arbitrary<ClientHeader> = fc.record(
+  {
+    chid: i32,
+    uuid: i64,
+    server: text,
+    resource: text,
+    cmd: fc.oneof(fc.constantFrom(...Object.values(Cmd)), text),
+    id: text,
+    dirFlag: fc.integer({ min: 1, max: 6 }),
+    cipher: i32,
+    subcmd: text,
+    errCode: i32,
+    errStr: text,
+  },
+  { requiredKeys: ['chid', 'uuid', 'server', 'resource', 'cmd', 'id', 'dirFlag', 'cipher'] },
+);
+
+const rc4Key = fc.uint8Array({ minLength: 1, maxLength: 40 });
+/** A security key as the token service issues it: standard base64 of random bytes. */
+const securityKey = fc.uint8Array({ maxLength: 48 }).map((b) => Buffer.from(b).toString('base64'));
+
+const knownPacketTypes = [...Object.values(PacketType), 9, 10];
+const userRef = fc.record(
+  { appId: u64, appAccount: text, uuid: u64, resource: text },
+  { requiredKeys: ['appId', 'appAccount'] },
+);
+const p2pMessage = fc.record(
+  { from: userRef, to: userRef, payload: bytes(64), isStore: fc.boolean(), bizType: text },
+  { requiredKeys: ['from', 'to', 'payload'] },
+);
+const p2tMessage = fc.record(
+  { from: userRef, to: fc.record({ appId: u64, topicId: u64 }), payload: bytes(64), isStore: fc.boolean(), bizType: text },
+  { requiredKeys: ['from', 'to', 'payload'] },
+);
+const packetAck = fc.record(
+  { packetId: text, uuid: u64, resource: text, sequence: i64, timestamp: i64, package: text, errorMsg: text, code: i32 },
+  { requiredKeys: ['packetId', 'uuid', 'resource', 'sequence', 'timestamp', 'package', 'errorMsg'] },
+);
+const mimcPacket: fc.Arbitrary<MimcPacket> = fc.record(
+  { packetId: text, package: text, type: fc.constantFrom(...knownPacketTypes), sequence: i64, payload: bytes(64), timestamp: i64 },
+  { requiredKeys: ['packetId', 'package', 'type'] },
+);
+const packetList = fc.record({
+  uuid: u64,
+  resource: text,
+  maxSequence: i64,
+  packets: fc.array(mimcPacket, { maxLength: 4 }),
+  status: fc.constantFrom(1, 2),
+});
+const sequenceAck = fc.record({ uuid: u64, resource: text, sequence: i64, appId: u64 });
+
+/**
+ * How a byte stream is cut into chunks: sizes are used in turn, cyclically. A 0 pushes an empty
+ * chunk. "[1]" feeds byte by byte; small sizes split inside heads, bodies and checksums.
+ */
+const chunkPlan = fc.oneof(
+  { weight: 1, arbitrary: fc.constant([1]) },
+  { weight: 2, arbitrary: fc.array(fc.integer({ min: 0, max: 14 }), { minLength: 1, maxLength: 16 }) },
+  { weight: 2, arbitrary: fc.array(fc.integer({ min: 1, max: 600 }), { minLength: 1, maxLength: 6 }) },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function chunks(stream: Uint8Array, plan: readonly number[]): Uint8Array[] {
+  const sizes = plan.some((n) => n > 0) ? plan : [1];
+  const out: Uint8Array[] = [];
+  let pos = 0;
+  for (let k = 0; pos < stream.length; k++) {
+    const size = sizes[k % sizes.length]!;
+    out.push(stream.subarray(pos, pos + size));
+    pos += size;
+  }
+  return out;
+}
+
+/** What a JS string becomes after a UTF-8 round trip: unpaired surrogates turn into U+FFFD. */
+const utf8Text = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
+
+/**
+ * A comparable copy of a decoded or expected value: byte arrays (Buffer or Uint8Array, views
+ * or not) become plain Uint8Array copies; with `asSent`, strings become what UTF-8 keeps.
+ */
+function canon(value: unknown, asSent = false): unknown {
+  if (typeof value === 'string') return asSent ? utf8Text(value) : value;
+  if (value instanceof Uint8Array) return Uint8Array.from(value);
+  if (Array.isArray(value)) return value.map((v) => canon(v, asSent));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, canon(v, asSent)]));
+  }
+  return value;
+}
+
+function expectRoundTrip<T>(encode: (v: T) => Uint8Array, decode: (b: Uint8Array) => T, value: T): void {
+  expect(canon(decode(encode(value)))).toStrictEqual(canon(value, true));
+}
+
+const errorCodes = new Set<string>(Object.values(ErrorCode));
+
+/** A cheap assertion for hot loops (a jest expect per pushed byte would dominate the run time). */
+function check(condition: boolean, message: () => string): void {
+  if (!condition) throw new Error(message());
+}
+
+/** Runs `fn`; anything it throws must be a MIMCError with a known code (and one of `allowed`). */
+function onlyMIMCError<T>(fn: () => T, allowed?: readonly string[]): { value?: T; error?: MIMCError } {
+  try {
+    return { value: fn() };
+  } catch (err) {
+    if (!MIMCError.is(err)) throw new Error(`non-MIMCError thrown: ${String(err)}`, { cause: err });
+    if (!errorCodes.has(err.code)) throw new Error(`unknown error code ${String(err.code)}`);
+    if (allowed && !allowed.includes(err.code)) throw new Error(`unexpected code ${err.code}: ${err.message}`);
+    return { error: err };
+  }
+}
+
+const DECODER_CODES = [ErrorCode.BAD_MAGIC, ErrorCode.BAD_VERSION, ErrorCode.BAD_CHECKSUM, ErrorCode.FRAME_TOO_LARGE];
+const BODY_CODES = [ErrorCode.MALFORMED_FRAME];
+
+/** Textbook RC4, written independently of lib/protocol/rc4.ts, as a reference. */
+function referenceRc4(key: Uint8Array, data: Uint8Array): Uint8Array {
+  const s = Array.from({ length: 256 }, (_, i) => i);
+  for (let i = 0, j = 0; i < 256; i++) {
+    j = (j + s[i]! + key[i % key.length]!) % 256;
+    [s[i], s[j]] = [s[j]!, s[i]!];
+  }
+  const out = new Uint8Array(data.length);
+  for (let n = 0, i = 0, j = 0; n < data.length; n++) {
+    i = (i + 1) % 256;
+    j = (j + s[i]!) % 256;
+    [s[i], s[j]] = [s[j]!, s[i]!];
+    out[n] = data[n]! ^ s[(s[i]! + s[j]!) % 256]!;
+  }
+  return out;
+}
+
+/** Adler-32 taking the modulus at every byte, as a reference. */
+function referenceAdler32(data: Uint8Array): number {
+  let a = 1;
+  let b = 0;
+  for (const byte of data) {
+    a = (a + byte) % 65521;
+    b = (b + a) % 65521;
+  }
+  return b * 65536 + a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Primitives
+
+describe('primitives', () => {
+  it('RC4 matches a textbook reference, one-shot and with a reused key schedule, and is an involution', () => {
+    fc.assert(
+      fc.property(rc4Key, bytes(300), bytes(300), (key, a, b) => {
+        const cipher = new Rc4(key);
+        const ea = cipher.apply(a);
+        expect(ea).toStrictEqual(referenceRc4(key, a));
+        // a second message under the same schedule starts from a fresh state
+        expect(cipher.apply(b)).toStrictEqual(referenceRc4(key, b));
+        expect(rc4(key, ea)).toStrictEqual(a);
+        // in place
+        const copy = Uint8Array.from(a);
+        expect(cipher.apply(copy, copy)).toStrictEqual(ea);
+      }),
+      RUNS,
+    );
+  });
+
+  it('Adler-32 matches a per-byte reference, also past the deferred-modulo block size', () => {
+    // Long runs of one byte value (often 0xff) stress the deferred reduction without generating megabytes.
+    const data = fc
+      .record({
+        length: fc.integer({ min: 0, max: 12_000 }),
+        fill: fc.oneof(fc.constant(0xff), fc.integer({ min: 0, max: 255 })),
+        patches: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+        start: fc.nat(),
+      })
+      .map(({ length, fill, patches, start }) => {
+        const d = new Uint8Array(length).fill(fill);
+        for (const [at, value] of patches) if (length > 0) d[at % length] = value;
+        return { d, start: length === 0 ? 0 : start % (length + 1) };
+      });
+    fc.assert(
+      fc.property(data, ({ d, start }) => {
+        expect(adler32(d)).toBe(referenceAdler32(d));
+        expect(adler32(d, start)).toBe(referenceAdler32(d.subarray(start)));
+      }),
+      RUNS,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Round trips
+
+describe('frame codec round trip', () => {
+  /** null stands for the empty frame (pong). */
+  const frameSpec = fc.oneof(
+    { weight: 1, arbitrary: fc.constant(null) },
+    { weight: 5, arbitrary: fc.record({ header: headerArb, payload: bytes(200) }) },
+  );
+
+  it('several frames, cut anywhere, come back equal through FrameDecoder + decodeBody', () => {
+    fc.assert(
+      fc.property(
+        fc.array(frameSpec, { minLength: 1, maxLength: 6 }),
+        fc.option(rc4Key, { nil: undefined }),
+        chunkPlan,
+        (specs, keyBytes, plan) => {
+          const key = keyBytes ? new Rc4(keyBytes) : null;
+          const frames = specs.map((s) => (s === null ? EMPTY_FRAME : encodeV6Frame(s.header, s.payload, key)));
+          const decoder = new FrameDecoder();
+          const bodies: Uint8Array[] = [];
+          for (const chunk of chunks(concat(frames), plan)) {
+            bodies.push(...decoder.push(chunk));
+            check(decoder.bufferedBytes < HEAD + decoder.maxBodyLength + CHECKSUM, () => `buffered ${decoder.bufferedBytes}`);
+          }
+          expect(decoder.bufferedBytes).toBe(0);
+          expect(bodies).toHaveLength(specs.length);
+          specs.forEach((spec, i) => {
+            const body = bodies[i]!;
+            // the decoder returns the body exactly as sent
+            expect(canon(body)).toStrictEqual(canon(frames[i]!.subarray(HEAD, frames[i]!.length - CHECKSUM)));
+            const decoded = decodeBody(body, key);
+            if (spec === null) {
+              expect(decoded).toBeNull();
+              return;
+            }
+            expect(decoded).not.toBeNull();
+            // ClientHeader.uuid is an int64 on the wire: every int64 comes back exactly
+            expect(canon(decoded!.header)).toStrictEqual(canon(spec.header, true));
+            expect(canon(decoded!.payload)).toStrictEqual(canon(spec.payload));
+          });
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('a ClientHeader.uuid given as uint64 keeps its 64 bits (int64 on the wire)', () => {
+    fc.assert(
+      fc.property(u64, text, nonEmptyText, (uuid, resource, id) => {
+        const frame = encodeV6Frame(clientHeader(Cmd.PING, uuid, resource, id), new Uint8Array(0), null);
+        const decoded = decodeBody(new FrameDecoder().push(frame)[0]!, null)!;
+        expect(decoded.header.uuid).toBe(BigInt.asIntN(64, uuid));
+        expect(BigInt.asUintN(64, decoded.header.uuid)).toBe(uuid);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('MIMC messages round trip exactly', () => {
+  it('P2P message', () => {
+    fc.assert(fc.property(p2pMessage, (m) => expectRoundTrip(encodeP2PMessage, decodeP2PMessage, m)), RUNS);
+  });
+
+  it('P2T message', () => {
+    fc.assert(fc.property(p2tMessage, (m) => expectRoundTrip(encodeP2TMessage, decodeP2TMessage, m)), RUNS);
+  });
+
+  it('packet ack', () => {
+    fc.assert(fc.property(packetAck, (m) => expectRoundTrip(encodePacketAck, decodePacketAck, m)), RUNS);
+  });
+
+  it('packet list (COMPOUND)', () => {
+    fc.assert(fc.property(packetList, (m) => expectRoundTrip(encodePacketList, decodePacketList, m)), RUNS);
+  });
+
+  it('sequence ack', () => {
+    fc.assert(fc.property(sequenceAck, (m) => expectRoundTrip(encodeSequenceAck, decodeSequenceAck, m)), RUNS);
+  });
+
+  it('a packet of an unknown or missing type never decodes as a known type', () => {
+    const unknownType = i32.filter((t) => !knownPacketTypes.includes(t));
+    fc.assert(
+      fc.property(mimcPacket, fc.option(unknownType, { nil: undefined }), (packet, type) => {
+        const decoded = decodeMimcPacket(encodeMimcPacket({ ...packet, type: type ?? 0 }));
+        expect(decoded.type).toBe(0);
+        expect(canon(decoded)).toStrictEqual(canon({ ...packet, type: 0 }, true));
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('SECMSG round trip', () => {
+  it('encodeSecMsgFrame → FrameDecoder → decodeBody → decodeSecMsgPayload gives the packet back', () => {
+    const header = fc.oneof(
+      fc.tuple(i64, text, nonEmptyText).map(([uuid, resource, id]) => clientHeader(Cmd.SECMSG, uuid, resource, id)),
+      headerArb.filter((h) => h.id.length > 0),
+    );
+    fc.assert(
+      fc.property(header, mimcPacket, securityKey, rc4Key, chunkPlan, (h, packet, secKey, keyBytes, plan) => {
+        const bodyKey = new Rc4(keyBytes);
+        const frame = encodeSecMsgFrame(h, packet, secKey, bodyKey);
+        const decoder = new FrameDecoder();
+        const bodies = chunks(frame, plan).flatMap((c) => decoder.push(c));
+        expect(bodies).toHaveLength(1);
+        const decoded = decodeBody(bodies[0]!, bodyKey)!;
+        expect(canon(decoded.header)).toStrictEqual(canon(h, true));
+        const back = decodeSecMsgPayload(decoded.header, decoded.payload, secKey);
+        expect(canon(back)).toStrictEqual(canon(packet, true));
+      }),
+      RUNS,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Robustness
+
+describe('decoders only ever throw MIMCError', () => {
+  const MAX_BODY = 4096;
+  const BUFFER_BOUND = HEAD + MAX_BODY + CHECKSUM;
+  const innerDecoders = [decodeP2PMessage, decodeP2TMessage, decodePacketAck, decodePacketList, decodeSequenceAck, decodePullRequest, decodeOnlineMessageAck];
+
+  /**
+   * Feeds `stream` in chunks to a decoder with a small limit and runs every body through
+   * decodeBody, decodeSecMsgPayload and the inner message parsers, checking the invariants.
+   */
+  function feedHostile(stream: Uint8Array, plan: readonly number[], key: Rc4 | null, secKey: string): void {
+    const decoder = new FrameDecoder({ maxBodyLength: MAX_BODY });
+    for (const chunk of chunks(stream, plan)) {
+      const pushed = onlyMIMCError(() => decoder.push(chunk), DECODER_CODES);
+      check(decoder.bufferedBytes <= BUFFER_BOUND, () => `buffered ${decoder.bufferedBytes} > ${BUFFER_BOUND}`);
+      if (pushed.error) {
+        // failed for good: any further input is refused with a MIMCError
+        expect(onlyMIMCError(() => decoder.push(Uint8Array.of(0xc2))).error).toBeDefined();
+        expect(onlyMIMCError(() => decoder.push(EMPTY_FRAME)).error).toBeDefined();
+        expect(onlyMIMCError(() => decoder.push(new Uint8Array(0))).error).toBeDefined();
+        expect(decoder.bufferedBytes).toBeLessThanOrEqual(BUFFER_BOUND);
+        return;
+      }
+      for (const body of pushed.value!) {
+        check(body.length <= MAX_BODY, () => `body of ${body.length} bytes`);
+        const decoded = onlyMIMCError(() => decodeBody(body, key), BODY_CODES).value;
+        if (!decoded) continue;
+        const packet = onlyMIMCError(() => decodeSecMsgPayload(decoded.header, decoded.payload, secKey), BODY_CODES).value;
+        const inner = packet?.payload ?? decoded.payload;
+        for (const decode of innerDecoders) onlyMIMCError(() => decode(inner), BODY_CODES);
+      }
+    }
+  }
+
+  type Mutation =
+    | { kind: 'flip'; at: number; bit: number }
+    | { kind: 'set'; at: number; value: number }
+    | { kind: 'insert'; at: number; bytes: Uint8Array }
+    | { kind: 'delete'; at: number; count: number }
+    | { kind: 'length'; at: number; value: number };
+
+  const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+    fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+    fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+    fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 8 }) }),
+    fc.record({
+      kind: fc.constant('length' as const),
+      at: fc.nat(),
+      value: fc.oneof(fc.integer({ min: 0, max: MAX_BODY + 16 }), fc.constantFrom(MAX_BODY + 1, 0x7fffffff, 0xffffffff), fc.nat()),
+    }),
+  );
+
+  function mutate(data: Uint8Array, m: Mutation, frameStarts: number[] = []): Uint8Array {
+    const at = data.length === 0 ? 0 : m.at % data.length;
+    switch (m.kind) {
+      case 'flip':
+      case 'set': {
+        if (data.length === 0) return data;
+        const out = Uint8Array.from(data);
+        out[at] = m.kind === 'flip' ? out[at]! ^ (1 << m.bit) : m.value;
+        return out;
+      }
+      case 'insert':
+        return concat([data.subarray(0, at), m.bytes, data.subarray(at)]);
+      case 'delete':
+        return concat([data.subarray(0, at), data.subarray(at + m.count)]);
+      case 'length': {
+        // a huge or wrong declared length: the bodyLen of a frame head, or the lengths of a body header
+        const out = Uint8Array.from(data);
+        const offset = frameStarts.length > 0 ? frameStarts[m.at % frameStarts.length]! + 4 : 2 + (m.at % 2) * 2;
+        if (offset + 4 <= out.length) new DataView(out.buffer).setUint32(offset, m.value >>> 0);
+        return out;
+      }
+    }
+  }
+
+  /** Frames as sent on a connection: SECMSG frames, other frames with a random header, pongs. */
+  const wireFrame = (key: Rc4 | null, secKey: string) =>
+    fc.oneof(
+      { weight: 1, arbitrary: fc.constant(EMPTY_FRAME) },
+      {
+        weight: 3,
+        arbitrary: fc
+          .tuple(nonEmptyText, fc.oneof(mimcPacket, p2pMessage.map((m) => ({ packetId: 'p', package: 'q', type: 1, payload: encodeP2PMessage(m) }))))
+          .map(([id, packet]) =>
+            key
+              ? encodeSecMsgFrame(clientHeader(Cmd.SECMSG, 7n, 'r', id), packet, secKey, key)
+              : encodeV6Frame(clientHeader(Cmd.SECMSG, 7n, 'r', id), encodeMimcPacket(packet), null),
+          ),
+      },
+      { weight: 1, arbitrary: fc.tuple(headerArb, bytes(64)).map(([h, p]) => encodeV6Frame(h, p, key)) },
+    );
+
+  const hostileStream = fc
+    .tuple(fc.option(rc4Key, { nil: undefined }), securityKey)
+    .chain(([keyBytes, secKey]) => {
+      const key = keyBytes ? new Rc4(keyBytes) : null;
+      return fc.record({
+        key: fc.constant(key),
+        secKey: fc.constant(secKey),
+        frames: fc.array(wireFrame(key, secKey), { minLength: 1, maxLength: 4 }),
+        /** mutations of a body before it is framed, so the checksum still matches */
+        bodyMutations: fc.array(fc.tuple(fc.nat(), mutation), { maxLength: 3 }),
+        /** mutations of the byte stream */
+        streamMutations: fc.array(mutation, { maxLength: 3 }),
+        plan: chunkPlan,
+      });
+    });
+
+  it('mutated valid frames (flipped, inserted, deleted bytes, wrong and huge lengths)', () => {
+    fc.assert(
+      fc.property(hostileStream, ({ key, secKey, frames, bodyMutations, streamMutations, plan }) => {
+        const resealed = frames.map((f) => f);
+        for (const [which, m] of bodyMutations) {
+          const i = which % resealed.length;
+          const body = resealed[i]!.subarray(HEAD, resealed[i]!.length - CHECKSUM);
+          resealed[i] = encodeFrame(mutate(body, m));
+        }
+        const starts: number[] = [];
+        resealed.reduce((at, f) => (starts.push(at), at + f.length), 0);
+        let stream = concat(resealed);
+        for (const m of streamMutations) stream = mutate(stream, m, starts);
+        feedHostile(stream, plan, key, secKey);
+      }),
+      RUNS,
+    );
+  });
+
+  it('random bytes, raw or behind a valid head', () => {
+    const head = fc.integer({ min: 0, max: MAX_BODY + 64 }).map((len) => {
+      const h = new Uint8Array(HEAD);
+      new DataView(h.buffer).setUint32(0, 0xc2fe0005);
+      new DataView(h.buffer).setUint32(4, len);
+      return h;
+    });
+    const stream = fc
+      .tuple(fc.option(head, { nil: undefined }), bytes(200))
+      .map(([h, rest]) => (h ? concat([h, rest]) : rest));
+    fc.assert(
+      fc.property(stream, fc.option(rc4Key, { nil: undefined }), securityKey, chunkPlan, (s, keyBytes, secKey, plan) => {
+        feedHostile(s, plan, keyBytes ? new Rc4(keyBytes) : null, secKey);
+      }),
+      RUNS,
+    );
+  });
+
+  it('random bodies with a well-formed body header go through decodeBody and decodeSecMsgPayload', () => {
+    const body = fc
+      .tuple(fc.constantFrom(2, 2, 2, 0, 3, 0xffff), bytes(80), bytes(80), fc.boolean())
+      .map(([payloadType, header, payload, consistent]) => {
+        const b = new Uint8Array(8 + header.length + payload.length);
+        const view = new DataView(b.buffer);
+        view.setUint16(0, payloadType);
+        view.setUint16(2, consistent ? header.length : (header.length * 7 + 1) & 0xffff);
+        view.setUint32(4, consistent ? payload.length : payload.length + 1);
+        b.set(header, 8);
+        b.set(payload, 8 + header.length);
+        return b;
+      });
+    fc.assert(
+      fc.property(body, securityKey, text, (b, secKey, id) => {
+        const decoded = onlyMIMCError(() => decodeBody(b, null), BODY_CODES).value;
+        if (decoded) onlyMIMCError(() => decodeSecMsgPayload(decoded.header, decoded.payload, secKey), BODY_CODES);
+        const payload = b.subarray(8);
+        onlyMIMCError(() => decodeSecMsgPayload({ ...clientHeader(Cmd.SECMSG, 1n, 'r', id) }, payload, secKey), BODY_CODES);
+        for (const decode of innerDecoders) onlyMIMCError(() => decode(payload), BODY_CODES);
+      }),
+      RUNS,
+    );
+  });
+
+  it('a body larger than the limit is refused as soon as the 8 head bytes are in, before any body byte', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 64, max: 1 << 16 }),
+        fc.integer({ min: 1, max: 0xffffffff }),
+        fc.array(fc.integer({ min: 1, max: 7 }), { maxLength: 8 }),
+        fc.array(fc.constantFrom(EMPTY_FRAME, encodeV6Frame(clientHeader(Cmd.PING, 1n, 'r', 'i'), new Uint8Array(0), null)), { maxLength: 2 }),
+        (maxBodyLength, excess, cuts, before) => {
+          const declared = Math.min(maxBodyLength + excess, 0xffffffff);
+          const head = new Uint8Array(HEAD);
+          new DataView(head.buffer).setUint32(0, 0xc2fe0005);
+          new DataView(head.buffer).setUint32(4, declared);
+          const decoder = new FrameDecoder({ maxBodyLength });
+          // earlier complete frames share the first chunk with the start of the oversized head
+          const positions = [...new Set(cuts.map((c) => c % HEAD))].filter((c) => c > 0).sort((a, b) => a - b);
+          const pieces: Uint8Array[] = [0, ...positions].map((from, i, all) => head.subarray(from, all[i + 1] ?? HEAD));
+          pieces[0] = concat([...before, pieces[0]!]);
+          pieces.forEach((piece, i) => {
+            const last = i === pieces.length - 1;
+            const result = onlyMIMCError(() => decoder.push(piece));
+            if (!last) {
+              expect(result.error).toBeUndefined();
+              expect(decoder.bufferedBytes).toBeLessThan(HEAD);
+              return;
+            }
+            expect(result.error?.code).toBe(ErrorCode.FRAME_TOO_LARGE);
+            expect(result.error?.details).toEqual({ bodyLength: declared, maxBodyLength });
+            expect(decoder.bufferedBytes).toBeLessThanOrEqual(HEAD);
+          });
+          // and it stays failed
+          expect(onlyMIMCError(() => decoder.push(new Uint8Array(16))).error?.code).toBe(ErrorCode.MALFORMED_FRAME);
+        },
+      ),
+      RUNS,
+    );
+  });
+});
