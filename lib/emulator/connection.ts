@@ -1,0 +1,615 @@
+/**
+ * One frontend TCP connection: frame decoding, the CONN → BIND → online state machine,
+ * session crypto, and paced COMPOUND delivery with socket backpressure.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { MIMCError, ErrorCode } from '../errors.js';
+import { CHECKSUM_LENGTH, Cmd, DirFlag, HEAD_LENGTH, MAGIC, PacketType, PushStatus, VERSION } from '../protocol/constants.js';
+import { EMPTY_FRAME, FrameDecoder } from '../protocol/frame.js';
+import { bindSignature, deriveBodyKey } from '../protocol/keys.js';
+import {
+  decodeBind,
+  decodeBody,
+  decodeConn,
+  decodeP2PMessage,
+  decodeP2TMessage,
+  decodePullRequest,
+  decodeSecMsgPayload,
+  decodeSequenceAck,
+  encodeBindResult,
+  encodeConnResp,
+  encodePacketAck,
+  encodePacketList,
+  encodeSecMsgFrame,
+  encodeV6Frame,
+  serverHeader,
+  type BindResult,
+  type ClientHeader,
+  type MimcPacket,
+  type PacketAck,
+} from '../protocol/packets.js';
+import { Rc4 } from '../protocol/rc4.js';
+import type { EmulatorCore } from './core.js';
+import { deliverableTo, type Account, type Delivery, type TokenRecord } from './store.js';
+
+/** Who a connection is logged in as. The token record holds the security key in use. */
+export interface BoundSession {
+  account: Account;
+  resource: string;
+  token: TokenRecord;
+}
+
+type State = 'awaiting-conn' | 'handshaken' | 'bound' | 'closed';
+
+/** Bytes a downstream COMPOUND may carry before a batch is cut, below the usual 1 MiB client cap. */
+const COMPOUND_BYTE_MARGIN = 4096;
+/** Per-packet overhead estimate inside a MIMCPacketList. */
+const PACKET_OVERHEAD = 48;
+/** A graceful close (after KICK) waits this long for the peer before destroying the socket. */
+const GRACEFUL_CLOSE_MS = 2000;
+/** Announced body length of sendOversizedFrame: 16 MiB + 1. */
+const OVERSIZED_BODY = 16 * 1024 * 1024 + 1;
+
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A random alphanumeric challenge of 16 to 32 characters. */
+export function randomChallenge(): string {
+  const bytes = randomBytes(64);
+  const length = 16 + (bytes[0]! % 17);
+  let out = '';
+  for (let i = 1; i < bytes.length && out.length < length; i++) {
+    // 248 = 4 * 62: rejecting larger bytes keeps the alphabet uniform.
+    if (bytes[i]! < 248) out += ALNUM[bytes[i]! % 62];
+  }
+  while (out.length < length) out += ALNUM[randomBytes(1)[0]! % 62];
+  return out;
+}
+
+function violation(message: string, code: ErrorCode = ErrorCode.MALFORMED_FRAME, details?: Record<string, unknown>): MIMCError {
+  return new MIMCError(code, message, details ? { details } : undefined);
+}
+
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export class Connection {
+  private state: State = 'awaiting-conn';
+  private readonly decoder: FrameDecoder;
+  private bodyKey: Rc4 | null = null;
+  private challenge = '';
+  session: BoundSession | null = null;
+  readonly log: Logger;
+
+  /** Highest stored sequence sent on this connection (delivery cursor). */
+  private sentUpTo = 0n;
+  /** Non-stored messages waiting to be sent, in sequence order. */
+  private live: Delivery[] = [];
+  private pumpScheduled = false;
+  private pumpHandle: NodeJS.Immediate | null = null;
+  /** The socket is not draining: reading is paused and deliveries wait for 'drain'. */
+  private writeBlocked = false;
+  /** An oversized frame head was written: the stream is desynchronised, write nothing more. */
+  private poisoned = false;
+  private readonly idleTimer: NodeJS.Timeout;
+  private loginTimer: NodeJS.Timeout | null;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private readonly delayed = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly core: EmulatorCore,
+    readonly socket: Socket,
+    readonly id: number,
+  ) {
+    this.decoder = new FrameDecoder({ maxBodyLength: core.options.maxFrameBody });
+    this.log = core.log.child({ conn: id });
+    const { idleTimeoutMs, bindTimeoutMs } = core.options;
+    this.idleTimer = setTimeout(() => this.close(`no inbound bytes for ${idleTimeoutMs} ms`), idleTimeoutMs);
+    this.loginTimer = setTimeout(() => this.close(`not bound within ${bindTimeoutMs} ms`), bindTimeoutMs);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (err: Error) => this.log.debug({ err: err.message }, 'socket error'));
+    socket.on('end', () => this.close('peer ended the connection'));
+    socket.on('close', () => this.onSocketClose());
+    this.log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection accepted');
+  }
+
+  get appAccount(): string | undefined {
+    return this.session?.account.appAccount;
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get handshaken(): boolean {
+    return this.state === 'handshaken' || this.state === 'bound';
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inbound
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
+    this.idleTimer.refresh();
+    let bodies: Uint8Array[];
+    try {
+      bodies = this.decoder.push(chunk);
+    } catch (err) {
+      this.reject(err);
+      return;
+    }
+    for (const body of bodies) {
+      if (this.isClosed) return;
+      this.core.stats.framesIn++;
+      if (this.core.faultState.isStalled(this.appAccount)) continue;
+      try {
+        this.handleBody(body);
+      } catch (err) {
+        this.reject(err);
+        return;
+      }
+    }
+  }
+
+  private handleBody(body: Uint8Array): void {
+    if (this.state === 'awaiting-conn') {
+      this.handleConn(body);
+      return;
+    }
+    const decoded = decodeBody(body, this.bodyKey);
+    if (decoded === null) {
+      // The C++ SDK pings with an empty frame.
+      this.write(EMPTY_FRAME);
+      return;
+    }
+    const { header, payload } = decoded;
+    if (header.cmd !== Cmd.BIND && this.session) this.checkIdentity(header);
+    switch (header.cmd) {
+      case Cmd.BIND:
+        this.handleBind(header, payload);
+        return;
+      case Cmd.PING:
+        this.write(EMPTY_FRAME);
+        return;
+      case Cmd.UBND:
+        if (this.session) {
+          this.log.debug({ resource: this.session.resource }, 'unbound by client');
+          this.unbind();
+        }
+        this.write(EMPTY_FRAME);
+        return;
+      case Cmd.SECMSG:
+        if (!this.session) throw violation('SECMSG before a successful BIND', ErrorCode.NOT_LOGGED_IN);
+        this.handleSecMsg(header, payload);
+        return;
+      default:
+        throw violation(`unexpected command ${JSON.stringify(header.cmd.slice(0, 16))}`, ErrorCode.MALFORMED_FRAME, { cmd: header.cmd.slice(0, 16) });
+    }
+  }
+
+  private checkIdentity(header: ClientHeader): void {
+    const session = this.session!;
+    if (header.uuid !== session.account.uuid) {
+      throw violation('frame header uuid differs from the bound uuid', ErrorCode.MALFORMED_FRAME, { cmd: header.cmd });
+    }
+    if (header.resource !== session.resource) {
+      throw violation('frame header resource differs from the bound resource', ErrorCode.MALFORMED_FRAME, { cmd: header.cmd });
+    }
+  }
+
+  private handleConn(body: Uint8Array): void {
+    if (body.length === 0) throw violation('first frame must be CONN, got an empty frame');
+    const decoded = decodeBody(body, null)!;
+    if (decoded.header.cmd !== Cmd.CONN) {
+      throw violation(`first frame must be CONN, got ${JSON.stringify(decoded.header.cmd.slice(0, 16))}`);
+    }
+    const conn = decodeConn(decoded.payload);
+    this.challenge = randomChallenge();
+    const reply = encodeV6Frame(
+      serverHeader(Cmd.CONN, decoded.header.uuid, decoded.header.resource, this.core.nextId()),
+      encodeConnResp(this.challenge),
+      null,
+    );
+    // The CONN response is plaintext: the client has no key until it reads it.
+    this.write(reply);
+    this.bodyKey = new Rc4(deriveBodyKey(this.challenge, conn.udid));
+    this.state = 'handshaken';
+    this.loginTimer?.refresh();
+    this.log.debug({ sdk: conn.sdk, version: conn.version, udidLength: conn.udid.length }, 'handshake done');
+  }
+
+  private handleBind(header: ClientHeader, payload: Uint8Array): void {
+    const bind = decodeBind(payload);
+    const reply = (r: Partial<BindResult> & { result: boolean }): void => {
+      this.write(encodeV6Frame(serverHeader(Cmd.BIND, header.uuid, header.resource, header.id, DirFlag.SC_RESP), encodeBindResult(r), this.bodyKey));
+    };
+    const lookup = this.core.store.lookupToken(bind.token);
+    if (lookup.status === 'unknown') {
+      this.log.info('BIND refused: unknown token');
+      reply({ result: false, errorType: 'auto', errorReason: 'invalid-token', errorDesc: 'unknown token' });
+      return;
+    }
+    const record = lookup.record;
+    const account = record.account;
+    if (header.uuid !== account.uuid) {
+      reply({ result: false, errorType: 'auth', errorReason: 'invalid-uuid', errorDesc: 'header uuid does not belong to the token' });
+      throw violation('BIND header uuid does not belong to the token', ErrorCode.LOGIN_REJECTED, { account: account.appAccount });
+    }
+    if (lookup.status === 'expired') {
+      this.log.info({ account: account.appAccount }, 'BIND refused: token expired');
+      reply({ result: false, errorType: 'token-expired', errorReason: 'token expired', errorDesc: 'please refresh token' });
+      return;
+    }
+    if (header.resource.length === 0) {
+      this.log.info({ account: account.appAccount }, 'BIND refused: empty resource');
+      reply({ result: false, errorType: 'auth', errorReason: 'invalid-resource', errorDesc: 'resource must not be empty' });
+      return;
+    }
+    const expected = bindSignature({
+      method: bind.method,
+      challenge: this.challenge,
+      chid: header.chid,
+      clientAttrs: bind.clientAttrs,
+      cloudAttrs: bind.cloudAttrs,
+      uuid: header.uuid,
+      resource: header.resource,
+      headerId: header.id,
+      kick: bind.kick,
+      server: header.server,
+      token: bind.token,
+      securityKey: record.securityKey,
+    });
+    if (!sameText(expected, bind.sig)) {
+      this.log.info({ account: account.appAccount }, 'BIND refused: signature mismatch');
+      reply({ result: false, errorType: 'auth', errorReason: 'invalid-sig', errorDesc: 'signature mismatch' });
+      return;
+    }
+    if (this.session && (this.session.account !== account || this.session.resource !== header.resource)) this.unbind();
+    this.session = { account, resource: header.resource, token: record };
+    this.state = 'bound';
+    if (this.loginTimer) {
+      clearTimeout(this.loginTimer);
+      this.loginTimer = null;
+    }
+    this.core.register(this);
+    reply({ result: true });
+    this.log.info({ account: account.appAccount, resource: header.resource }, 'bound');
+    // Everything stored and not acknowledged by this resource is (re)delivered.
+    this.sentUpTo = account.ackedBy(header.resource);
+    this.live = [];
+    this.schedulePump();
+  }
+
+  private handleSecMsg(header: ClientHeader, payload: Uint8Array): void {
+    const session = this.session!;
+    const packet = decodeSecMsgPayload(header, payload, session.token.securityKey);
+    switch (packet.type) {
+      case PacketType.P2P_MESSAGE:
+      case PacketType.P2T_MESSAGE:
+        this.handleMessage(packet);
+        return;
+      case PacketType.SEQUENCE_ACK: {
+        const ack = decodeSequenceAck(packet.payload ?? new Uint8Array(0));
+        this.checkListOwner(ack.uuid, ack.resource, 'SEQUENCE_ACK');
+        if (ack.sequence > session.account.maxSequence) {
+          throw violation('SEQUENCE_ACK for a sequence never assigned', ErrorCode.MALFORMED_FRAME, { sequence: ack.sequence.toString() });
+        }
+        session.account.ack(session.resource, ack.sequence);
+        this.schedulePump();
+        return;
+      }
+      case PacketType.PULL: {
+        const pull = decodePullRequest(packet.payload ?? new Uint8Array(0));
+        this.checkListOwner(pull.uuid, pull.resource, 'PULL');
+        // Pull = "send me what I have not acknowledged", from the acknowledged point.
+        this.sentUpTo = session.account.ackedBy(session.resource);
+        this.schedulePump();
+        return;
+      }
+      default:
+        this.log.info({ type: packet.type }, 'unsupported MIMC packet type');
+        this.sendAck(this.errorAck(packet.packetId, 400, `unsupported packet type ${packet.type}`));
+    }
+  }
+
+  private checkListOwner(uuid: bigint, resource: string, what: string): void {
+    const session = this.session!;
+    if (uuid !== session.account.uuid || resource !== session.resource) {
+      throw violation(`${what} names another (uuid, resource) than the bound one`);
+    }
+  }
+
+  private handleMessage(packet: MimcPacket): void {
+    if (packet.packetId.length === 0) throw violation('message packet without packetId');
+    const payload = packet.payload ?? new Uint8Array(0);
+    const result =
+      packet.type === PacketType.P2P_MESSAGE
+        ? this.core.routeP2P(this.session!, packet.packetId, decodeP2PMessage(payload))
+        : this.core.routeP2T(this.session!, packet.packetId, decodeP2TMessage(payload));
+    const session = this.session!;
+    this.sendAck({
+      packetId: packet.packetId,
+      uuid: session.account.uuid,
+      resource: session.resource,
+      sequence: result.sequence,
+      timestamp: result.timestamp,
+      package: this.core.app.appPackage,
+      errorMsg: result.errorMsg,
+      code: result.code,
+    });
+  }
+
+  private errorAck(packetId: string, code: number, errorMsg: string): PacketAck {
+    const session = this.session!;
+    return {
+      packetId,
+      uuid: session.account.uuid,
+      resource: session.resource,
+      sequence: 0n,
+      timestamp: BigInt(Date.now()),
+      package: this.core.app.appPackage,
+      errorMsg,
+      code,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Outbound
+
+  private secMsgFrame(type: number, payload: Uint8Array, dirFlag: number): Uint8Array {
+    const session = this.session!;
+    const id = this.core.nextId();
+    const packet: MimcPacket = { packetId: id, package: this.core.app.appPackage, type, payload, timestamp: BigInt(Date.now()) };
+    const header = serverHeader(Cmd.SECMSG, session.account.uuid, session.resource, id, dirFlag);
+    // Payload key: the recipient's own security key and the id of this downstream header.
+    return encodeSecMsgFrame(header, packet, session.token.securityKey, this.bodyKey!);
+  }
+
+  private sendAck(ack: PacketAck): void {
+    if (this.core.faultState.dropAcks) return;
+    this.writeMaybeDelayed(this.secMsgFrame(PacketType.PACKET_ACK, encodePacketAck(ack), DirFlag.SC_RESP));
+  }
+
+  /** Sends KICK with `result`; the session is unbound and, if `close`, the connection ended. */
+  kick(result: Omit<BindResult, 'result'>, close: boolean): void {
+    const session = this.session;
+    if (!session || this.state === 'closed') return;
+    const header = serverHeader(Cmd.KICK, session.account.uuid, session.resource, this.core.nextId(), DirFlag.SC_ONEWAY);
+    this.write(encodeV6Frame(header, encodeBindResult({ result: false, ...result }), this.bodyKey), true);
+    this.log.info({ account: session.account.appAccount, resource: session.resource, errorType: result.errorType }, 'kicked');
+    this.unbind();
+    if (close) this.close(`kicked: ${result.errorType}`, { graceful: true });
+  }
+
+  /** Writes a frame head announcing a body over 16 MiB; nothing is written afterwards. */
+  sendOversizedHead(): void {
+    if (this.state === 'closed' || this.poisoned) return;
+    const head = Buffer.alloc(HEAD_LENGTH);
+    head.writeUInt16BE(MAGIC, 0);
+    head.writeUInt16BE(VERSION, 2);
+    head.writeUInt32BE(OVERSIZED_BODY, 4);
+    this.socket.write(head);
+    this.core.stats.framesOut++;
+    this.poisoned = true;
+    this.log.info('fault: oversized frame head sent; connection left for the client to close');
+  }
+
+  private writeMaybeDelayed(frame: Uint8Array): void {
+    const delay = this.core.faultState.delayMs;
+    if (delay <= 0) {
+      this.write(frame);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.delayed.delete(timer);
+      this.write(frame);
+    }, delay);
+    this.delayed.add(timer);
+  }
+
+  /** Writes one frame, applying the corruption fault, stall, and the queued-bytes cap. */
+  private write(frame: Uint8Array, evenIfStalled = false): void {
+    if (this.state === 'closed' || this.poisoned) return;
+    if (!evenIfStalled && this.core.faultState.isStalled(this.appAccount)) return;
+    let bytes = frame;
+    if (this.core.faultState.takeCorruption(this.appAccount)) {
+      bytes = Uint8Array.from(frame);
+      const bodyLength = bytes.length - HEAD_LENGTH - CHECKSUM_LENGTH;
+      // Any single changed byte changes Adler-32, so the receiver sees a checksum mismatch.
+      const at = bodyLength > 0 ? HEAD_LENGTH + (bodyLength >>> 1) : bytes.length - 1;
+      bytes[at] = bytes[at]! ^ 0xff;
+      this.log.info('fault: corrupted an outbound frame');
+    }
+    this.core.stats.framesOut++;
+    const flushed = this.socket.write(bytes);
+    if (this.socket.writableLength > this.core.options.maxQueuedBytes) {
+      this.close(`slow reader: more than ${this.core.options.maxQueuedBytes} bytes queued`);
+      return;
+    }
+    if (!flushed && !this.writeBlocked) {
+      // Stop reading requests from a peer that does not read our answers.
+      this.writeBlocked = true;
+      this.socket.pause();
+    }
+  }
+
+  private onDrain(): void {
+    if (!this.writeBlocked || this.state === 'closed') return;
+    this.writeBlocked = false;
+    this.socket.resume();
+    this.schedulePump();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Delivery
+
+  /** A message for this connection's session: stored ones are read from the store by the pump. */
+  offer(d: Delivery, stored: boolean): void {
+    if (this.state !== 'bound') return;
+    if (!stored) {
+      this.live.push(d);
+      const limit = this.core.options.offlineStoreLimit;
+      if (this.live.length > limit) {
+        this.core.stats.messagesDropped += this.live.length - limit;
+        this.live.splice(0, this.live.length - limit);
+      }
+    }
+    this.schedulePump();
+  }
+
+  /** Runs the pump once, after the current burst of routing (coalescing many messages into one COMPOUND). */
+  schedulePump(): void {
+    if (this.pumpScheduled || this.state !== 'bound') return;
+    this.pumpScheduled = true;
+    this.pumpHandle = setImmediate(() => {
+      this.pumpHandle = null;
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /**
+   * Sends COMPOUND batches in sequence order: stored messages past the cursor and queued live
+   * ones. At most compoundBatchSize stored messages may be unacknowledged on the wire; beyond
+   * that the batch says status 2 (more waiting) and the rest follows the SEQUENCE_ACK or PULL.
+   * Nothing is sent while the socket is not draining.
+   */
+  private pump(): void {
+    const session = this.session;
+    if (this.state !== 'bound' || !session || this.poisoned || this.core.faultState.isStalled(session.account.appAccount)) return;
+    const { account, resource } = session;
+    const store = account.store;
+    const batchSize = this.core.options.compoundBatchSize;
+    const byteBudget = Math.max(this.core.options.maxFrameBody - COMPOUND_BYTE_MARGIN, 1);
+    while (!this.writeBlocked && this.state === 'bound') {
+      const acked = account.ackedBy(resource);
+      if (this.sentUpTo < acked) this.sentUpTo = acked;
+      let index = store.indexAfter(this.sentUpTo);
+      let inflight = index - store.indexAfter(acked);
+      const items: Delivery[] = [];
+      let bytes = 0;
+      let cursor = this.sentUpTo;
+      let next = this.nextEligible(index, resource);
+      while (items.length < batchSize && bytes < byteBudget) {
+        const live = this.live[0];
+        if (live && (!next || live.sequence < next.delivery.sequence)) {
+          items.push(this.live.shift()!);
+        } else if (next && inflight < batchSize) {
+          items.push(next.delivery);
+          cursor = next.delivery.sequence;
+          inflight++;
+          index = next.index + 1;
+          next = this.nextEligible(index, resource);
+        } else {
+          break;
+        }
+        const last = items[items.length - 1]!;
+        bytes += last.payload.length + last.packetId.length + PACKET_OVERHEAD;
+      }
+      if (items.length === 0) return;
+      this.sentUpTo = cursor;
+      const more = next !== null || this.live.length > 0;
+      this.sendCompound(items, more);
+      if (inflight >= batchSize && next !== null) return;
+    }
+  }
+
+  private nextEligible(from: number, resource: string): { delivery: Delivery; index: number } | null {
+    const store = this.session!.account.store;
+    for (let i = from; ; i++) {
+      const d = store.at(i);
+      if (!d) return null;
+      if (deliverableTo(d, resource)) return { delivery: d, index: i };
+    }
+  }
+
+  private sendCompound(items: Delivery[], more: boolean): void {
+    const session = this.session!;
+    const appPackage = this.core.app.appPackage;
+    const list = encodePacketList({
+      uuid: session.account.uuid,
+      resource: session.resource,
+      maxSequence: items[items.length - 1]!.sequence,
+      packets: items.map((d) => ({
+        packetId: d.packetId,
+        package: appPackage,
+        sequence: d.sequence,
+        type: d.type,
+        payload: d.payload,
+        timestamp: d.timestamp,
+      })),
+      status: more ? PushStatus.EXCEED_COUNT_LIMIT : PushStatus.NORMAL,
+    });
+    this.writeMaybeDelayed(this.secMsgFrame(PacketType.COMPOUND, list, DirFlag.SC_ONEWAY));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Teardown
+
+  /** Leaves the bound state (UBND, KICK, re-BIND as someone else); the socket stays open. */
+  unbind(): void {
+    if (!this.session) return;
+    this.core.unregister(this);
+    this.session = null;
+    this.live = [];
+    if (this.state === 'bound') this.state = 'handshaken';
+  }
+
+  /** A protocol violation: log the error code, count it, close this connection only. */
+  private reject(err: unknown): void {
+    if (MIMCError.is(err)) {
+      this.log.warn({ code: err.code, reason: err.message, details: err.details }, 'protocol violation, closing connection');
+    } else {
+      this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'internal error while handling a frame, closing connection');
+    }
+    this.core.stats.rejectedFrames++;
+    this.close('protocol violation');
+  }
+
+  /** Closes the connection; `graceful` flushes queued bytes (FIN) before destroying. */
+  close(reason: string, options: { graceful?: boolean } = {}): void {
+    if (this.state === 'closed') return;
+    this.log.info({ reason }, 'closing connection');
+    this.unbind();
+    this.state = 'closed';
+    this.clearTimers();
+    if (options.graceful && !this.socket.destroyed) {
+      this.socket.end();
+      this.closeTimer = setTimeout(() => this.socket.destroy(), GRACEFUL_CLOSE_MS);
+    } else {
+      this.socket.destroy();
+    }
+    this.core.connectionGone(this);
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.idleTimer);
+    if (this.loginTimer) clearTimeout(this.loginTimer);
+    this.loginTimer = null;
+    if (this.pumpHandle) clearImmediate(this.pumpHandle);
+    this.pumpHandle = null;
+    this.pumpScheduled = false;
+    for (const t of this.delayed) clearTimeout(t);
+    this.delayed.clear();
+  }
+
+  private onSocketClose(): void {
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+    this.close('socket closed');
+  }
+
+  /** Immediate teardown for emulator shutdown / restart and dropConnections. */
+  destroy(reason: string): void {
+    this.close(reason);
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+    this.socket.destroy();
+  }
+}

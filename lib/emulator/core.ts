@@ -1,0 +1,242 @@
+/**
+ * The emulated service behind the listeners: session registry, message routing, and the
+ * actions behind faults and the admin API. Connections call into it; it never does I/O itself.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { MIMCError, ErrorCode } from '../errors.js';
+import { ErrorType, PacketType } from '../protocol/constants.js';
+import { encodeP2PMessage, encodeP2TMessage, type P2PMessage, type P2TMessage, type UserRef } from '../protocol/packets.js';
+import type { BoundSession, Connection } from './connection.js';
+import { FaultState, type FaultTarget } from './faults.js';
+import type { ResolvedOptions } from './options.js';
+import { Store, type Account, type Delivery, type Topic } from './store.js';
+import type { EmulatorApp, EmulatorStats } from './types.js';
+
+/** What the sender's PACKET_ACK reports. */
+export interface RouteResult {
+  sequence: bigint;
+  timestamp: bigint;
+  errorMsg: string;
+  code: number;
+}
+
+/** PACKET_ACK codes for refused messages (the protocol leaves them open). */
+export const AckCode = { OK: 0, BAD_REQUEST: 400, FORBIDDEN: 403, NOT_FOUND: 404 } as const;
+
+export class EmulatorCore implements FaultTarget {
+  readonly store: Store;
+  readonly faultState = new FaultState();
+  readonly stats: EmulatorStats = {
+    connections: 0,
+    bound: 0,
+    framesIn: 0,
+    framesOut: 0,
+    messagesRouted: 0,
+    rejectedFrames: 0,
+    connectionsTotal: 0,
+    messagesDropped: 0,
+  };
+  readonly connections = new Set<Connection>();
+  /** uuid → resource → the connection bound as (uuid, resource). */
+  private readonly sessions = new Map<bigint, Map<string, Connection>>();
+  private readonly idPrefix = `emu_${randomBytes(4).toString('hex')}_`;
+  private idCounter = 0;
+
+  constructor(
+    readonly options: ResolvedOptions,
+    readonly log: Logger,
+  ) {
+    this.store = new Store(options.app, options.tokenTtlMs, options.offlineStoreLimit);
+  }
+
+  get app(): EmulatorApp {
+    return this.options.app;
+  }
+
+  /** A fresh downstream frame / packet id, unique for this emulator. */
+  nextId(): string {
+    return this.idPrefix + (++this.idCounter).toString(36);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connections and sessions
+
+  connectionOpened(conn: Connection): void {
+    this.connections.add(conn);
+    this.stats.connections++;
+    this.stats.connectionsTotal++;
+  }
+
+  connectionGone(conn: Connection): void {
+    if (this.connections.delete(conn)) this.stats.connections--;
+  }
+
+  /** Marks conn's session bound; an older connection bound as the same (uuid, resource) is kicked. */
+  register(conn: Connection): void {
+    const { account, resource } = conn.session!;
+    const older = this.sessions.get(account.uuid)?.get(resource);
+    if (older === conn) return;
+    if (older) {
+      // Unregisters the older connection (and may drop the now empty resource map).
+      older.kick({ errorType: ErrorType.MULTI_LOGIN, errorReason: 'kicked by another login', errorDesc: 'same resource logged in elsewhere' }, true);
+    }
+    let byResource = this.sessions.get(account.uuid);
+    if (!byResource) {
+      byResource = new Map();
+      this.sessions.set(account.uuid, byResource);
+    }
+    byResource.set(resource, conn);
+    this.stats.bound++;
+  }
+
+  unregister(conn: Connection): void {
+    const session = conn.session;
+    if (!session) return;
+    const byResource = this.sessions.get(session.account.uuid);
+    if (byResource?.get(session.resource) !== conn) return;
+    byResource.delete(session.resource);
+    if (byResource.size === 0) this.sessions.delete(session.account.uuid);
+    this.stats.bound--;
+  }
+
+  private sessionsOf(account: Account): Map<string, Connection> | undefined {
+    return this.sessions.get(account.uuid);
+  }
+
+  onlineResources(appAccount: string): string[] {
+    const account = this.store.findAccount(appAccount);
+    const byResource = account && this.sessionsOf(account);
+    return byResource ? [...byResource.keys()] : [];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Routing
+
+  private authenticatedSender(session: BoundSession): UserRef {
+    return { appId: this.app.appId, appAccount: session.account.appAccount, uuid: session.account.uuid, resource: session.resource };
+  }
+
+  private refuse(code: number, errorMsg: string): RouteResult {
+    return { sequence: 0n, timestamp: BigInt(Date.now()), errorMsg, code };
+  }
+
+  /** Stores (if asked) and offers a delivery to the account's eligible bound resources. */
+  private deliver(account: Account, delivery: Delivery, stored: boolean): void {
+    if (stored) this.stats.messagesDropped += account.store.append(delivery);
+    const byResource = this.sessionsOf(account);
+    if (!byResource) return;
+    for (const [resource, conn] of byResource) {
+      if ((delivery.onlyResource === undefined || delivery.onlyResource === resource) && delivery.excludeResource !== resource) {
+        conn.offer(delivery, stored);
+      }
+    }
+  }
+
+  routeP2P(session: BoundSession, packetId: string, msg: P2PMessage): RouteResult {
+    if (msg.to.appId !== this.app.appId) return this.refuse(AckCode.BAD_REQUEST, 'to.appId is not this app');
+    if (msg.to.appAccount.length === 0) return this.refuse(AckCode.BAD_REQUEST, 'to.appAccount is empty');
+    const recipient = this.store.account(msg.to.appAccount);
+    const timestamp = BigInt(Date.now());
+    const payload = encodeP2PMessage({ ...msg, from: this.authenticatedSender(session) });
+    const delivery: Delivery = { sequence: recipient.nextSequence(), packetId, type: PacketType.P2P_MESSAGE, payload, timestamp };
+    if (msg.to.resource) delivery.onlyResource = msg.to.resource;
+    this.deliver(recipient, delivery, msg.isStore === true);
+    this.stats.messagesRouted++;
+    return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK };
+  }
+
+  routeP2T(session: BoundSession, packetId: string, msg: P2TMessage): RouteResult {
+    if (msg.to.appId !== this.app.appId) return this.refuse(AckCode.BAD_REQUEST, 'to.appId is not this app');
+    const topic = this.store.topic(msg.to.topicId);
+    if (!topic) return this.refuse(AckCode.NOT_FOUND, 'topic not found');
+    if (!topic.members.has(session.account)) return this.refuse(AckCode.FORBIDDEN, 'sender is not a member of the topic');
+    const timestamp = BigInt(Date.now());
+    const payload = encodeP2TMessage({ ...msg, from: this.authenticatedSender(session) });
+    for (const member of topic.members) {
+      const delivery: Delivery = { sequence: member.nextSequence(), packetId, type: PacketType.P2T_MESSAGE, payload, timestamp };
+      // The sending resource does not get its own group message back; the sender's other resources do.
+      if (member === session.account) delivery.excludeResource = session.resource;
+      this.deliver(member, delivery, msg.isStore === true);
+    }
+    this.stats.messagesRouted++;
+    return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Topics
+
+  private topicOrThrow(topicId: bigint): Topic {
+    const topic = this.store.topic(topicId);
+    if (!topic) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'unknown topic', { details: { topicId: topicId.toString() } });
+    return topic;
+  }
+
+  createTopic(owner: string, members: string[]): Topic {
+    return this.store.createTopic(this.store.account(owner), members.map((m) => this.store.account(m)));
+  }
+
+  addTopicMembers(topicId: bigint, accounts: string[]): Topic {
+    const topic = this.topicOrThrow(topicId);
+    for (const a of accounts) topic.members.add(this.store.account(a));
+    return topic;
+  }
+
+  removeTopicMembers(topicId: bigint, accounts: string[]): Topic {
+    const topic = this.topicOrThrow(topicId);
+    for (const a of accounts) {
+      const account = this.store.findAccount(a);
+      if (account) topic.members.delete(account);
+    }
+    return topic;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Fault actions
+
+  private connectionsOf(appAccount: string | undefined): Connection[] {
+    return [...this.connections].filter((c) => appAccount === undefined || c.appAccount === appAccount);
+  }
+
+  dropConnections(appAccount?: string): void {
+    const victims = this.connectionsOf(appAccount);
+    this.log.info({ account: appAccount, count: victims.length }, 'fault: dropping connections');
+    for (const conn of victims) conn.destroy('fault: dropConnections');
+  }
+
+  expireTokens(appAccount?: string): void {
+    const account = appAccount === undefined ? undefined : this.store.findAccount(appAccount);
+    if (appAccount !== undefined && !account) return;
+    this.store.expireTokens(account);
+    this.log.info({ account: appAccount }, 'fault: tokens expired');
+    for (const conn of this.connectionsOf(appAccount)) {
+      const session = conn.session;
+      if (session && this.store.isExpired(session.token)) {
+        // The connection stays open so the client can BIND again with a fresh token on it.
+        conn.kick({ errorType: ErrorType.TOKEN_EXPIRED, errorReason: 'token expired', errorDesc: 'please refresh token' }, false);
+      }
+    }
+  }
+
+  kick(appAccount: string, resource?: string): void {
+    for (const conn of this.connectionsOf(appAccount)) {
+      if (resource !== undefined && conn.session?.resource !== resource) continue;
+      conn.kick({ errorType: ErrorType.MULTI_LOGIN, errorReason: 'kicked by the server', errorDesc: 'kicked through the emulator fault API' }, true);
+    }
+  }
+
+  sendOversizedFrame(appAccount?: string): void {
+    for (const conn of this.connectionsOf(appAccount)) {
+      if (conn.handshaken) conn.sendOversizedHead();
+    }
+  }
+
+  resumeDelivery(): void {
+    for (const conn of this.connections) conn.schedulePump();
+  }
+
+  /** Destroys every connection (shutdown and restartFrontend). */
+  destroyAll(reason: string): void {
+    for (const conn of [...this.connections]) conn.destroy(reason);
+  }
+}

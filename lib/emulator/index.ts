@@ -1,0 +1,145 @@
+/**
+ * A local, strict MIMC-compatible server: token service, resolver and the binary frontend,
+ * plus fault injection and an admin API. For demos, tests and benchmarks; never for real secrets.
+ */
+import { EmulatorCore } from './core.js';
+import { Faults } from './faults.js';
+import { Frontend } from './frontend.js';
+import { ADMIN_PATH, HttpService, RESOLVER_PATH, TOKEN_PATH, checkAccountName, tokenBody } from './http.js';
+import { resolveOptions } from './options.js';
+import type { Emulator, EmulatorApp, EmulatorFaults, EmulatorOptions, EmulatorStats } from './types.js';
+
+export type { Emulator, EmulatorApp, EmulatorFaults, EmulatorOptions, EmulatorStats } from './types.js';
+export { DEFAULT_APP } from './options.js';
+
+/** Formats host:port for URLs and resolver answers (IPv6 in brackets; wildcards as loopback). */
+function reachable(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+class EmulatorImpl implements Emulator {
+  readonly faults: EmulatorFaults;
+  private closing: Promise<void> | null = null;
+  private restarting: Promise<void> | null = null;
+
+  constructor(
+    private readonly core: EmulatorCore,
+    private readonly fe: Frontend,
+    private readonly http: HttpService,
+    private readonly publicHost: string,
+  ) {
+    this.faults = new Faults(core);
+  }
+
+  get tokenUrl(): string {
+    return `http://${this.publicHost}:${this.http.port}${TOKEN_PATH}`;
+  }
+
+  get resolverUrl(): string {
+    return `http://${this.publicHost}:${this.http.port}${RESOLVER_PATH}`;
+  }
+
+  get adminUrl(): string {
+    return `http://${this.publicHost}:${this.http.port}${ADMIN_PATH}`;
+  }
+
+  get frontend(): { host: string; port: number } {
+    return { host: this.core.options.host, port: this.fe.port };
+  }
+
+  /** host:port as the resolver hands it out. */
+  frontendAddress(): string {
+    return `${this.publicHost}:${this.fe.port}`;
+  }
+
+  get app(): EmulatorApp {
+    return { ...this.core.app };
+  }
+
+  get stats(): Readonly<EmulatorStats> {
+    return this.core.stats;
+  }
+
+  async fetchToken(appAccount: string): Promise<string> {
+    return tokenBody(this.core, checkAccountName(appAccount));
+  }
+
+  uuidOf(appAccount: string): bigint {
+    return this.core.store.account(checkAccountName(appAccount)).uuid;
+  }
+
+  createTopic(ownerAccount: string, memberAccounts: string[] = []): bigint {
+    return this.core.createTopic(checkAccountName(ownerAccount), memberAccounts.map((a) => checkAccountName(a))).id;
+  }
+
+  addTopicMembers(topicId: bigint, accounts: string[]): void {
+    this.core.addTopicMembers(topicId, accounts.map((a) => checkAccountName(a)));
+  }
+
+  removeTopicMembers(topicId: bigint, accounts: string[]): void {
+    this.core.removeTopicMembers(topicId, accounts);
+  }
+
+  onlineResources(appAccount: string): string[] {
+    return this.core.onlineResources(appAccount);
+  }
+
+  storedCount(appAccount: string): number {
+    return this.core.store.findAccount(appAccount)?.store.size ?? 0;
+  }
+
+  restartFrontend(): Promise<void> {
+    if (this.closing) return Promise.reject(new Error('emulator is closed'));
+    this.restarting ??= (async () => {
+      try {
+        this.core.log.info('restarting frontend');
+        await this.fe.close();
+        await this.fe.listen();
+      } finally {
+        this.restarting = null;
+      }
+    })();
+    return this.restarting;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.restarting?.catch(() => undefined);
+      await Promise.all([this.fe.close(), this.http.close()]);
+      this.core.faultState.reset();
+      this.core.log.info('emulator closed');
+    })();
+    return this.closing;
+  }
+}
+
+/** Starts the frontend and HTTP listeners; resolves once both listen. */
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const resolved = resolveOptions(options);
+  const log = resolved.logger.child({ component: 'mimc-emulator' });
+  const core = new EmulatorCore(resolved, log);
+  const fe = new Frontend(core, resolved.host, resolved.port);
+  let emulator: EmulatorImpl | null = null;
+  const http = new HttpService(
+    {
+      core,
+      faults: new Faults(core),
+      frontendAddress: () => emulator!.frontendAddress(),
+      restartFrontend: () => emulator!.restartFrontend(),
+    },
+    resolved.host,
+    resolved.httpPort,
+  );
+  await fe.listen();
+  try {
+    await http.listen();
+  } catch (err) {
+    await fe.close();
+    throw err;
+  }
+  emulator = new EmulatorImpl(core, fe, http, reachable(resolved.host));
+  log.info({ tokenUrl: emulator.tokenUrl, frontend: emulator.frontendAddress() }, 'emulator started');
+  return emulator;
+}

@@ -1,0 +1,74 @@
+import { pino, type Logger } from 'pino';
+import { MIMCError, ErrorCode } from '../errors.js';
+import { DEFAULT_MAX_FRAME_BODY } from '../protocol/constants.js';
+import { parseUint64 } from '../protocol/int64.js';
+import type { EmulatorApp, EmulatorOptions } from './types.js';
+
+/** Development credentials; they only mean something to this emulator. */
+export const DEFAULT_APP: EmulatorApp = {
+  appId: 2882303761517479657n,
+  appKey: '5361761377657',
+  appSecret: 'emulator-dev-secret-not-for-production',
+  appPackage: 'com.example.mimc',
+  feDomainName: 'app.chat.xiaomi.net',
+};
+
+export interface ResolvedOptions {
+  host: string;
+  port: number;
+  httpPort: number;
+  app: EmulatorApp;
+  tokenTtlMs: number;
+  offlineStoreLimit: number;
+  compoundBatchSize: number;
+  maxFrameBody: number;
+  idleTimeoutMs: number;
+  bindTimeoutMs: number;
+  maxQueuedBytes: number;
+  logger: Logger;
+}
+
+function invalid(message: string): MIMCError {
+  return new MIMCError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+function integer(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) throw invalid(`emulator option ${name} must be an integer in [${min}, ${max}]`);
+  return value;
+}
+
+function text(name: string, value: string | undefined, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value.length === 0) throw invalid(`emulator option ${name} must be a non-empty string`);
+  return value;
+}
+
+export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
+  let appId = DEFAULT_APP.appId;
+  if (options.appId !== undefined) {
+    const parsed = parseUint64(options.appId);
+    if (parsed === undefined || parsed === 0n) throw invalid('emulator option appId must be a positive 64-bit id (bigint or decimal string)');
+    appId = parsed;
+  }
+  return {
+    host: text('host', options.host, '127.0.0.1'),
+    port: integer('port', options.port, 0, 0, 65535),
+    httpPort: integer('httpPort', options.httpPort, 0, 0, 65535),
+    app: {
+      appId,
+      appKey: text('appKey', options.appKey, DEFAULT_APP.appKey),
+      appSecret: text('appSecret', options.appSecret, DEFAULT_APP.appSecret),
+      appPackage: text('appPackage', options.appPackage, DEFAULT_APP.appPackage),
+      feDomainName: text('feDomainName', options.feDomainName, DEFAULT_APP.feDomainName),
+    },
+    tokenTtlMs: integer('tokenTtlMs', options.tokenTtlMs, 24 * 60 * 60 * 1000, 1),
+    offlineStoreLimit: integer('offlineStoreLimit', options.offlineStoreLimit, 10_000, 1),
+    compoundBatchSize: integer('compoundBatchSize', options.compoundBatchSize, 100, 1),
+    maxFrameBody: integer('maxFrameBody', options.maxFrameBody, DEFAULT_MAX_FRAME_BODY, 64, 0xffffffff),
+    idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs, 60_000, 1, 0x7fffffff),
+    bindTimeoutMs: integer('bindTimeoutMs', options.bindTimeoutMs, 10_000, 1, 0x7fffffff),
+    maxQueuedBytes: integer('maxQueuedBytes', options.maxQueuedBytes, 8 * 1024 * 1024, 1024),
+    logger: options.logger ?? pino({ level: 'silent' }),
+  };
+}

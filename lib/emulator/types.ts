@@ -1,0 +1,117 @@
+/** Public types of the local MIMC emulator (re-exported by index.ts). */
+import type { Logger } from 'pino';
+
+export interface EmulatorOptions {
+  /** Interface for both listeners; default '127.0.0.1'. */
+  host?: string;
+  /** Frontend (binary protocol) TCP port; default 0 = chosen by the OS. */
+  port?: number;
+  /** Token, resolver and admin HTTP port; default 0 = chosen by the OS. */
+  httpPort?: number;
+  /** Application id; default 2882303761517479657n (larger than 2^53 on purpose). */
+  appId?: bigint | string;
+  appKey?: string;
+  appSecret?: string;
+  appPackage?: string;
+  /** Domain the token advertises and the resolver answers for; default 'app.chat.xiaomi.net'. */
+  feDomainName?: string;
+  /** Token lifetime; default 24 h. */
+  tokenTtlMs?: number;
+  /** Most stored (isStore) messages kept per account; the oldest are dropped and counted. Default 10 000. */
+  offlineStoreLimit?: number;
+  /**
+   * Most packets per COMPOUND frame, and also the most stored messages a resource may have
+   * delivered but not yet acknowledged (SEQUENCE_ACK) before delivery waits. Default 100.
+   */
+  compoundBatchSize?: number;
+  /** Largest accepted inbound frame body; default 1 MiB. */
+  maxFrameBody?: number;
+  /** Close connections that sent nothing for this long; default 60 000 ms. */
+  idleTimeoutMs?: number;
+  /** Close connections that have not bound this long after connecting / after CONN; default 10 000 ms. */
+  bindTimeoutMs?: number;
+  /**
+   * Extension: close a connection whose socket holds more than this many unwritten bytes
+   * (a reader that does not keep up). Default 8 MiB.
+   */
+  maxQueuedBytes?: number;
+  /** pino logger; default silent. Tokens, keys, secrets and payload bytes are never logged. */
+  logger?: Logger;
+}
+
+export interface EmulatorApp {
+  appId: bigint;
+  appKey: string;
+  appSecret: string;
+  appPackage: string;
+  feDomainName: string;
+}
+
+export interface EmulatorStats {
+  /** TCP connections open right now. */
+  connections: number;
+  /** (uuid, resource) sessions bound right now. */
+  bound: number;
+  /** Frames received (including empty frames). */
+  framesIn: number;
+  /** Frames written. */
+  framesOut: number;
+  /** P2P and P2T messages accepted for routing (once per message, not per recipient). */
+  messagesRouted: number;
+  /** Connections closed because a client broke the protocol. */
+  rejectedFrames: number;
+  /** Extension: TCP connections accepted since start. */
+  connectionsTotal: number;
+  /** Extension: stored or queued messages dropped because a limit was reached. */
+  messagesDropped: number;
+}
+
+export interface EmulatorFaults {
+  /** Destroys sockets: all of them, or those bound to `appAccount`. */
+  dropConnections(appAccount?: string): void;
+  /** Keeps sockets open but stops answering anything, pings included (all, or `appAccount`'s sessions). */
+  stall(enabled: boolean, appAccount?: string): void;
+  /** Routes messages but never sends PACKET_ACK. */
+  dropAcks(enabled: boolean): void;
+  /** Delays COMPOUND delivery and PACKET_ACKs by `ms`; 0 turns it off. */
+  delayDelivery(ms: number): void;
+  /** Flips a byte of the next frame written to `appAccount` (or to any connection): checksum mismatch. */
+  corruptNextFrame(appAccount?: string): void;
+  /** Writes a frame head announcing a body larger than 16 MiB to `appAccount`'s connections (or every handshaken one). */
+  sendOversizedFrame(appAccount?: string): void;
+  /** Expires the current tokens: the next BIND gets token-expired, bound sessions get KICK token-expired. */
+  expireTokens(appAccount?: string): void;
+  /** KICK {result false, error_type 'multi-login'} then close: every resource of the account, or one. */
+  kick(appAccount: string, resource?: string): void;
+  /** Turns every fault off. */
+  reset(): void;
+}
+
+export interface Emulator {
+  /** http://host:P/api/account/token */
+  readonly tokenUrl: string;
+  /** http://host:P/gslb/ */
+  readonly resolverUrl: string;
+  /** http://host:P/admin */
+  readonly adminUrl: string;
+  readonly frontend: { host: string; port: number };
+  readonly app: EmulatorApp;
+  /** The raw token-service JSON body for the account, as an app server hands it to the client. */
+  fetchToken(appAccount: string): Promise<string>;
+  /** Stable uuid (> 2^53) of the account, created on first use. */
+  uuidOf(appAccount: string): bigint;
+  /** Creates a topic owned (and joined) by `ownerAccount`; returns its id (> 2^53). */
+  createTopic(ownerAccount: string, memberAccounts?: string[]): bigint;
+  addTopicMembers(topicId: bigint, accounts: string[]): void;
+  removeTopicMembers(topicId: bigint, accounts: string[]): void;
+  /** Resources of the account bound right now. */
+  onlineResources(appAccount: string): string[];
+  /** Number of messages in the account's offline store. */
+  storedCount(appAccount: string): number;
+  readonly stats: Readonly<EmulatorStats>;
+  readonly faults: EmulatorFaults;
+  /** Closes every TCP connection and the listener, then listens again on the same port; state is kept. */
+  restartFrontend(): Promise<void>;
+  /** Releases every socket, server and timer. Idempotent. */
+  close(): Promise<void>;
+}
