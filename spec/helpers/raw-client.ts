@@ -368,8 +368,13 @@ export class RawClient {
 
   /** A SECMSG carrying `packet`, payload-encrypted with this client's security key. */
   sendPacket(packet: MimcPacket, headerId = packet.packetId): void {
-    if (!this.token || !this.bodyKey) throw new Error('sendPacket needs a bound client');
-    this.send(encodeSecMsgFrame(clientHeader(Cmd.SECMSG, this.uuid, this.resource, headerId), packet, this.token.securityKey, this.bodyKey));
+    this.send(this.packetFrame(packet, headerId));
+  }
+
+  /** The SECMSG frame sendPacket would write, for tests that tamper with it. */
+  packetFrame(packet: MimcPacket, headerId = packet.packetId): Uint8Array {
+    if (!this.token || !this.bodyKey) throw new Error('a SECMSG needs a bound client');
+    return encodeSecMsgFrame(clientHeader(Cmd.SECMSG, this.uuid, this.resource, headerId), packet, this.token.securityKey, this.bodyKey);
   }
 
   private fromRef(): P2PMessage['from'] {
