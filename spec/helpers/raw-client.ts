@@ -301,13 +301,13 @@ export class RawClient {
   }
 
   /** CONN handshake: sends CONN, awaits the plaintext reply, derives the body key. */
-  async conn(options: { uuid?: bigint; resource?: string; udid?: string } = {}): Promise<string> {
+  async conn(options: { uuid?: bigint; resource?: string; udid?: string; timeoutMs?: number } = {}): Promise<string> {
     if (options.uuid !== undefined) this.uuid = options.uuid;
     if (options.resource !== undefined) this.resource = options.resource;
     const udid = options.udid ?? '';
     const payload = encodeConn({ version: CONN_VERSION, os: CONN_OS, udid, sdk: CONN_SDK });
     this.send(encodeV6Frame(clientHeader(Cmd.CONN, this.uuid, this.resource, this.nextId()), payload, null));
-    const reply = await this.next(isCmd(Cmd.CONN), 'CONN response');
+    const reply = await this.next(isCmd(Cmd.CONN), 'CONN response', options.timeoutMs);
     this.challenge = decodeConnResp(reply.payload).challenge;
     this.bodyKey = new Rc4(deriveBodyKey(this.challenge, udid));
     return this.challenge;
