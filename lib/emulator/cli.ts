@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+/**
+ * mimc-emulator: runs the local MIMC emulator until SIGINT/SIGTERM. Prints one JSON line with
+ * the URLs and the (development) app credentials on stdout; logs go to stderr.
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { startEmulator, type EmulatorOptions } from './index.js';
+
+const USAGE = `Usage: mimc-emulator [options]
+  --host <addr>          listen address (default 127.0.0.1)
+  --port <n>             frontend TCP port (default 0 = any free port)
+  --http-port <n>        token/resolver/admin HTTP port (default 0 = any free port)
+  --app-id <id>          application id (decimal)
+  --app-key <key>        application key
+  --app-secret <secret>  application secret
+  --token-ttl-ms <ms>    token lifetime (default 24 h)
+  --verbose              debug logging on stderr
+  --help                 this text`;
+
+function integer(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]+$/.test(value)) throw new Error(`--${name} must be a non-negative integer`);
+  return Number(value);
+}
+
+function print(line: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'http-port': { type: 'string' },
+      'app-id': { type: 'string' },
+      'app-key': { type: 'string' },
+      'app-secret': { type: 'string' },
+      'token-ttl-ms': { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const options: EmulatorOptions = {
+    logger: pino({ level: values.verbose ? 'debug' : 'warn' }, pino.destination(2)),
+  };
+  if (values.host !== undefined) options.host = values.host;
+  const port = integer('port', values.port);
+  if (port !== undefined) options.port = port;
+  const httpPort = integer('http-port', values['http-port']);
+  if (httpPort !== undefined) options.httpPort = httpPort;
+  if (values['app-id'] !== undefined) options.appId = values['app-id'];
+  if (values['app-key'] !== undefined) options.appKey = values['app-key'];
+  if (values['app-secret'] !== undefined) options.appSecret = values['app-secret'];
+  const ttl = integer('token-ttl-ms', values['token-ttl-ms']);
+  if (ttl !== undefined) options.tokenTtlMs = ttl;
+
+  const emulator = await startEmulator(options);
+  const { app } = emulator;
+  print({
+    event: 'listening',
+    tokenUrl: emulator.tokenUrl,
+    resolverUrl: emulator.resolverUrl,
+    adminUrl: emulator.adminUrl,
+    frontend: `${emulator.frontend.host}:${emulator.frontend.port}`,
+  });
+  // Development credentials of this emulator only, for the app server that fetches tokens.
+  print({ event: 'app', appId: app.appId.toString(), appKey: app.appKey, appSecret: app.appSecret, appPackage: app.appPackage, feDomainName: app.feDomainName });
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    emulator.close().then(
+      () => print({ event: 'closed', signal }),
+      (err: unknown) => {
+        process.stderr.write(`mimc-emulator: close failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`mimc-emulator: ${err instanceof Error ? err.message : String(err)}\n${USAGE}\n`);
+  process.exitCode = 1;
+});
