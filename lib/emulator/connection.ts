@@ -99,6 +99,11 @@ export class Connection {
   private loginTimer: NodeJS.Timeout | null;
   private closeTimer: NodeJS.Timeout | null = null;
   private readonly delayed = new Set<NodeJS.Timeout>();
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   constructor(
     private readonly core: EmulatorCore,
@@ -427,6 +432,12 @@ export class Connection {
       this.log.info('fault: corrupted an outbound frame');
     }
     this.core.stats.framesOut++;
+    if (!this.corked) {
+      // Frames written in one tick (e.g. the acks of a burst of messages) leave in one syscall.
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     const flushed = this.socket.write(bytes);
     if (this.socket.writableLength > this.core.options.maxQueuedBytes) {
       this.close(`slow reader: more than ${this.core.options.maxQueuedBytes} bytes queued`);
