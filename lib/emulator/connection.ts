@@ -101,6 +101,7 @@ export class Connection {
   private readonly delayed = new Set<NodeJS.Timeout>();
   private corked = false;
   private readonly uncork = (): void => {
+    if (!this.corked) return;
     this.corked = false;
     this.socket.uncork();
   };
@@ -590,6 +591,8 @@ export class Connection {
     this.unbind();
     this.state = 'closed';
     this.clearTimers();
+    // Hand anything written this tick (e.g. a BIND refusal before a rejection) to the kernel first.
+    if (this.corked) this.uncork();
     if (options.graceful && !this.socket.destroyed) {
       this.socket.end();
       this.closeTimer = setTimeout(() => this.socket.destroy(), GRACEFUL_CLOSE_MS);
