@@ -499,6 +499,7 @@ export class Connection {
     const store = account.store;
     const batchSize = this.core.options.compoundBatchSize;
     const byteBudget = Math.max(this.core.options.maxFrameBody - COMPOUND_BYTE_MARGIN, 1);
+    const appPackageLength = Buffer.byteLength(this.core.app.appPackage);
     while (!this.writeBlocked && this.state === 'bound') {
       const acked = account.ackedBy(resource);
       if (this.sentUpTo < acked) this.sentUpTo = acked;
@@ -508,21 +509,24 @@ export class Connection {
       let bytes = 0;
       let cursor = this.sentUpTo;
       let next = this.nextEligible(index, resource);
-      while (items.length < batchSize && bytes < byteBudget) {
+      while (items.length < batchSize) {
         const live = this.live[0];
-        if (live && (!next || live.sequence < next.delivery.sequence)) {
-          items.push(this.live.shift()!);
-        } else if (next && inflight < batchSize) {
-          items.push(next.delivery);
-          cursor = next.delivery.sequence;
-          inflight++;
-          index = next.index + 1;
-          next = this.nextEligible(index, resource);
+        const takeLive = live !== undefined && (!next || live.sequence < next.delivery.sequence);
+        if (!takeLive && !(next && inflight < batchSize)) break;
+        const candidate = takeLive ? live : next!.delivery;
+        const size = candidate.payload.length + candidate.packetId.length + PACKET_OVERHEAD + appPackageLength;
+        // Keep the COMPOUND under the frame cap clients apply; a single message always goes.
+        if (items.length > 0 && bytes + size > byteBudget) break;
+        bytes += size;
+        items.push(candidate);
+        if (takeLive) {
+          this.live.shift();
         } else {
-          break;
+          cursor = candidate.sequence;
+          inflight++;
+          index = next!.index + 1;
+          next = this.nextEligible(index, resource);
         }
-        const last = items[items.length - 1]!;
-        bytes += last.payload.length + last.packetId.length + PACKET_OVERHEAD;
       }
       if (items.length === 0) return;
       this.sentUpTo = cursor;
