@@ -588,7 +588,11 @@ export class Connection {
     this.close('protocol violation');
   }
 
-  /** Closes the connection; `graceful` flushes queued bytes (FIN) before destroying. */
+  /**
+   * Closes the connection; `graceful` flushes queued bytes and sends FIN, destroying the socket
+   * when the peer closes or after a grace period. Until then the connection still counts as open
+   * (and shutdown still destroys it).
+   */
   close(reason: string, options: { graceful?: boolean } = {}): void {
     if (this.state === 'closed') return;
     this.log.info({ reason }, 'closing connection');
@@ -599,10 +603,17 @@ export class Connection {
     if (this.corked) this.uncork();
     if (options.graceful && !this.socket.destroyed) {
       this.socket.end();
-      this.closeTimer = setTimeout(() => this.socket.destroy(), GRACEFUL_CLOSE_MS);
+      this.closeTimer = setTimeout(() => this.finish(), GRACEFUL_CLOSE_MS);
     } else {
-      this.socket.destroy();
+      this.finish();
     }
+  }
+
+  /** Destroys the socket and forgets the connection; idempotent. */
+  private finish(): void {
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+    this.socket.destroy();
     this.core.connectionGone(this);
   }
 
@@ -618,16 +629,13 @@ export class Connection {
   }
 
   private onSocketClose(): void {
-    if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.closeTimer = null;
     this.close('socket closed');
+    this.finish();
   }
 
   /** Immediate teardown for emulator shutdown / restart and dropConnections. */
   destroy(reason: string): void {
     this.close(reason);
-    if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.closeTimer = null;
-    this.socket.destroy();
+    this.finish();
   }
 }

@@ -61,6 +61,20 @@ describe('scale and lifecycle', () => {
     }
   });
 
+  it('close() also ends connections still in a graceful close (peer ignoring FIN after KICK)', async () => {
+    const emu = await startEmulator();
+    const c = await loginRaw(emu, 'stubborn', 'r', { allowHalfOpen: true });
+    emu.faults.kick('stubborn');
+    await c.nextKick();
+    expect(emu.stats.connections).toBe(1);
+    const started = Date.now();
+    // Without the fix close() waited for the 2 s grace timer of the half-closed socket.
+    await emu.close();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(emu.stats.connections).toBe(0);
+    c.close();
+  });
+
   it('a second emulator can take a fixed port after the first closed', async () => {
     const first = await startEmulator();
     const { port } = first.frontend;

@@ -125,6 +125,8 @@ export interface RawClientOptions {
   maxFrameBody?: number;
   /** Default wait of next(); default 5000 ms. */
   timeoutMs?: number;
+  /** Keep our side open when the server ends its side (a peer that ignores FIN). */
+  allowHalfOpen?: boolean;
 }
 
 export class RawClient {
@@ -169,7 +171,7 @@ export class RawClient {
 
   static connect(port: number, options: RawClientOptions = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: options.host ?? '127.0.0.1', port, noDelay: true });
+      const socket = connect({ host: options.host ?? '127.0.0.1', port, noDelay: true, allowHalfOpen: options.allowHalfOpen ?? false });
       socket.once('connect', () => {
         socket.removeListener('error', reject);
         resolve(new RawClient(socket, options));
