@@ -1,0 +1,48 @@
+/** The mimc-emulator CLI: prints its URLs and credentials as JSON lines, stops cleanly on SIGTERM. */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseToken } from '../helpers/raw-client.js';
+
+const cli = fileURLToPath(new URL('../../lib/emulator/cli.ts', import.meta.url));
+
+it('starts, serves tokens with the given credentials, and exits 0 on SIGTERM', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, '--app-id', '2882303761517000001', '--app-key', 'k1', '--app-secret', 's1', '--token-ttl-ms', '5000'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  try {
+    const lines = createInterface({ input: child.stdout! });
+    const iterator = lines[Symbol.asyncIterator]();
+    const listening = JSON.parse((await iterator.next()).value as string) as Record<string, string>;
+    const app = JSON.parse((await iterator.next()).value as string) as Record<string, string>;
+    expect(listening.event).toBe('listening');
+    expect(listening.tokenUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/account\/token$/);
+    expect(listening.frontend).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(app).toMatchObject({ event: 'app', appId: '2882303761517000001', appKey: 'k1', appSecret: 's1' });
+
+    const res = await fetch(listening.tokenUrl!, {
+      method: 'POST',
+      body: '{"appId":2882303761517000001,"appKey":"k1","appSecret":"s1","appAccount":"cli_user"}',
+    });
+    expect(parseToken(await res.text()).appId).toBe(2882303761517000001n);
+
+    child.kill('SIGTERM');
+    const closed = JSON.parse((await iterator.next()).value as string) as Record<string, string>;
+    expect(closed).toEqual({ event: 'closed', signal: 'SIGTERM' });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}, 20_000);
+
+it('refuses unknown flags with a usage message and exit code 1', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, '--bogus'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  expect(code).toBe(1);
+  expect(stderr).toContain('Usage: mimc-emulator');
+}, 20_000);
