@@ -1,6 +1,6 @@
 /** Token service, resolver and admin API of the emulator, over real HTTP on 127.0.0.1. */
 import { startEmulator, type Emulator } from '../../lib/emulator/index.js';
-import { parseToken } from '../helpers/raw-client.js';
+import { loginRaw, parseToken } from '../helpers/raw-client.js';
 
 let emu: Emulator;
 
@@ -136,5 +136,33 @@ describe('admin API', () => {
     expect((await admin('GET', '/topics/123')).code).toBe(404);
     const summary = (await admin('GET', '')).data as Record<string, unknown>;
     expect(summary.frontend).toBe(`127.0.0.1:${emu.frontend.port}`);
+  });
+
+  it('drives every fault and the frontend restart over HTTP', async () => {
+    const c = await loginRaw(emu, 'hal', 'r1');
+    try {
+      expect((await admin('GET', '/accounts/hal')).data).toMatchObject({ onlineResources: ['r1'] });
+      for (const [name, body] of [
+        ['stall', { enabled: true, appAccount: 'nobody' }],
+        ['stall', { enabled: false, appAccount: 'nobody' }],
+        ['delay-delivery', { ms: 0 }],
+        ['corrupt-next-frame', { appAccount: 'nobody' }],
+        ['send-oversized-frame', { appAccount: 'nobody' }],
+        ['expire-tokens', { appAccount: 'nobody' }],
+        ['drop-connections', { appAccount: 'nobody' }],
+        ['reset', {}],
+      ] as const) {
+        expect((await admin('POST', `/faults/${name}`, body)).code).toBe(200);
+      }
+      expect((await admin('POST', '/faults/stall', { enabled: 'yes' })).code).toBe(400);
+      expect((await admin('POST', '/faults/kick', { appAccount: 'hal', resource: 'r1' })).code).toBe(200);
+      expect((await c.nextKick()).errorType).toBe('multi-login');
+      await c.waitClosed();
+      const port = emu.frontend.port;
+      expect((await admin('POST', '/restart-frontend')).data).toEqual({ frontend: `127.0.0.1:${port}` });
+      await (await loginRaw(emu, 'hal', 'r2')).close();
+    } finally {
+      c.close();
+    }
   });
 });

@@ -1,6 +1,6 @@
 /** P2P / P2T routing, acks, sequences, offline store and redelivery, driven with raw frames. */
 import { startEmulator, type Emulator } from '../../lib/emulator/index.js';
-import { Cmd, DirFlag, PacketType, PushStatus, decodeSecMsgPayload } from '../../lib/protocol/index.js';
+import { Cmd, DirFlag, PacketType, PushStatus, decodeSecMsgPayload, encodePullRequest } from '../../lib/protocol/index.js';
 import { RawClient, innerMessages, isCompound, loginRaw } from '../helpers/raw-client.js';
 
 let emu: Emulator;
@@ -271,6 +271,43 @@ describe('offline store', () => {
     const bob = await login(b, 'rb');
     const list = await bob.nextCompound();
     expect(innerMessages(list).map((m) => Buffer.from(m.p2p!.payload).toString())).toEqual(['before restart', 'after restart']);
+  });
+
+  it('stores a to.resource message for that resource only, and a group message for every member resource but the sender’s', async () => {
+    const [a, b] = [fresh('alice'), fresh('bob')];
+    const alice = await login(a, 'ra');
+    await alice.nextAck(alice.sendP2P(b, 'for the laptop', { toResource: 'laptop' }));
+    const topic = emu.createTopic(a, [b]);
+    await alice.nextAck(alice.sendP2T(topic, 'group'));
+    alice.close();
+    await alice.closed;
+
+    const phone = await login(b, 'phone');
+    expect(innerMessages(await phone.nextCompound()).map((m) => Buffer.from((m.p2p ?? m.p2t)!.payload).toString())).toEqual(['group']);
+    const laptop = await login(b, 'laptop');
+    expect(innerMessages(await laptop.nextCompound()).map((m) => Buffer.from((m.p2p ?? m.p2t)!.payload).toString())).toEqual(['for the laptop', 'group']);
+    // The sending resource does not get its own group message back; alice's other resources do.
+    const again = await login(a, 'ra');
+    await again.ping();
+    expect(again.inbox.filter((f) => f.list)).toHaveLength(0);
+    const tablet = await login(a, 'tablet');
+    expect(innerMessages(await tablet.nextCompound())[0]!.p2t).toBeDefined();
+  });
+
+  it('refuses a SEQUENCE_ACK beyond any assigned sequence, and a PULL for another resource', async () => {
+    const b = fresh('bob');
+    const bob = await login(b, 'rb');
+    bob.sendSequenceAck(1_000_000n);
+    await bob.waitClosed();
+    const bob2 = await login(b, 'rb2');
+    const token = bob2.token!;
+    bob2.sendPacket({
+      packetId: 'pull_x',
+      package: token.appPackage,
+      type: PacketType.PULL,
+      payload: encodePullRequest({ uuid: bob2.uuid, resource: 'not-me', appId: token.appId }),
+    });
+    await bob2.waitClosed();
   });
 
   it('does not store isStore=false messages and drops them for offline recipients', async () => {
