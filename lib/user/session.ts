@@ -64,14 +64,16 @@ export class Session implements FrameSink {
   private phase: Phase = 'conn';
   private bodyKey: Rc4 | null = null;
   private connection!: FrameConnection;
-  private handshake: { resolve(body: DecodedBody): void; reject(err: MIMCError): void } | null = null;
+  /** Settles `establish`; null once settled. */
+  private handshake: { resolve(): void; reject(err: MIMCError): void; timer: NodeJS.Timeout } | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private deadTimer: NodeJS.Timeout | null = null;
-  private events: SessionEvents | null = null;
-  private closeReported = false;
   private afterAnyFrame: (() => void) | null = null;
 
-  private constructor(private readonly config: SessionConfig) {}
+  private constructor(
+    private readonly config: SessionConfig,
+    private readonly events: SessionEvents,
+  ) {}
 
   get identity() {
     return { uuid: this.config.token.uuid, resource: this.config.resource };
@@ -93,9 +95,11 @@ export class Session implements FrameSink {
   /**
    * Connects, handshakes and binds. Resolves with a bound session; rejects with
    * LoginRejectedError when the server refuses, or another MIMCError on network trouble.
+   * The handshake runs inside the read path, so frames the server sends right behind its
+   * answers (often in the same TCP chunk) are decrypted and dispatched correctly.
    */
   static async establish(config: SessionConfig, events: SessionEvents, signal: AbortSignal): Promise<Session> {
-    const session = new Session(config);
+    const session = new Session(config, events);
     session.connection = await FrameConnection.open(
       { host: config.address.host, port: config.address.port, connectTimeoutMs: config.connectTimeoutMs, maxFrameBody: config.maxFrameBody },
       session,
@@ -104,34 +108,10 @@ export class Session implements FrameSink {
     const onAbort = () => session.close(new MIMCError(ErrorCode.ABORTED, 'login aborted'));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const who = session.identity;
-      session.connection.send(buildConnFrame(who, config.ids.next(), ''));
-      const connResp = await session.awaitHandshake('conn');
-      const { challenge } = decodeConnResp(connResp.payload);
-      session.bodyKey = new Rc4(deriveBodyKey(challenge, ''));
-
-      const id = config.ids.next();
-      const sig = bindSignature({
-        method: BIND_METHOD,
-        challenge,
-        chid: CHID,
-        clientAttrs: '',
-        cloudAttrs: '',
-        uuid: who.uuid,
-        resource: who.resource,
-        headerId: id,
-        kick: BIND_KICK,
-        server: SERVER,
-        token: config.token.token,
-        securityKey: config.token.securityKey,
+      await new Promise<void>((resolve, reject) => {
+        session.handshake = { resolve, reject, timer: setTimeout(session.handshakeTimedOut, config.loginTimeoutMs) };
+        session.connection.send(buildConnFrame(session.identity, config.ids.next(), ''));
       });
-      session.phase = 'bind';
-      session.connection.send(buildBindFrame(who, id, config.token.token, sig, session.bodyKey));
-      const result = decodeBindResult((await session.awaitHandshake('bind')).payload);
-      if (!result.result) throw new LoginRejectedError(result);
-      session.phase = 'bound';
-      session.events = events;
-      session.armPing();
       return session;
     } catch (err) {
       session.close(MIMCError.is(err) ? err : new MIMCError(ErrorCode.MALFORMED_FRAME, 'bad handshake answer', { cause: err }));
@@ -151,7 +131,7 @@ export class Session implements FrameSink {
   /** Sends UBND and waits (at most `timeoutMs`) for the server's answer, then closes. */
   async unbind(timeoutMs: number): Promise<void> {
     if (this.phase !== 'bound') return this.close();
-    const answered = new Promise<void>((resolve) => {
+    await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
       this.afterAnyFrame = () => {
         clearTimeout(timer);
@@ -159,7 +139,6 @@ export class Session implements FrameSink {
       };
       this.connection.send(buildHeaderOnlyFrame(Cmd.UBND, this.identity, this.config.ids.next(), this.bodyKey!));
     });
-    await answered;
     this.close();
   }
 
@@ -185,50 +164,18 @@ export class Session implements FrameSink {
     const hook = this.afterAnyFrame;
     this.afterAnyFrame = null;
     hook?.();
-    let decoded: DecodedBody | null;
     try {
-      decoded = decodeBody(body, this.bodyKey);
+      const decoded = decodeBody(body, this.bodyKey);
+      if (decoded === null) return; // pong
+      if (this.phase === 'bound') this.dispatch(decoded);
+      else this.advanceHandshake(decoded);
     } catch (err) {
-      this.close(err as MIMCError);
-      return;
-    }
-    if (decoded === null) return; // pong
-    const { header } = decoded;
-    if (this.phase === 'conn' || this.phase === 'bind') {
-      if (header.cmd === (this.phase === 'conn' ? Cmd.CONN : Cmd.BIND)) {
-        this.handshake?.resolve(decoded);
-      } else if (header.cmd === Cmd.KICK) {
-        this.handshake?.reject(new LoginRejectedError(this.safeBindResult(decoded)));
-      }
-      return;
-    }
-    switch (header.cmd) {
-      case Cmd.SECMSG: {
-        let packet: MimcPacket;
-        try {
-          packet = decodeSecMsgPayload(header, decoded.payload, this.config.token.securityKey);
-        } catch (err) {
-          this.close(err as MIMCError);
-          return;
-        }
-        this.events?.onPacket(packet, this);
-        return;
-      }
-      case Cmd.KICK: {
-        const result = this.safeBindResult(decoded);
-        this.events?.onKick(result, this);
-        this.close(new MIMCError(ErrorCode.KICKED, `kicked: ${result.errorType} ${result.errorReason}`.trim(), {
-          details: { errorType: result.errorType, errorReason: result.errorReason },
-        }));
-        return;
-      }
-      default:
-        // BIND/PING/UBND answers with a header carry nothing we need; they only prove liveness.
-        this.config.logger.debug({ cmd: header.cmd }, 'ignored frame');
+      this.close(MIMCError.is(err) ? err : new MIMCError(ErrorCode.MALFORMED_FRAME, 'bad frame', { cause: err }));
     }
   }
 
   onClose(error: MIMCError | undefined): void {
+    const wasBound = this.phase === 'bound';
     this.phase = 'closed';
     this.clearDeadTimer();
     if (this.pingTimer) clearTimeout(this.pingTimer);
@@ -236,14 +183,89 @@ export class Session implements FrameSink {
     const hook = this.afterAnyFrame;
     this.afterAnyFrame = null;
     hook?.();
-    this.handshake?.reject(error ?? new MIMCError(ErrorCode.CONNECTION_LOST, 'connection closed during login'));
-    if (this.events && !this.closeReported) {
-      this.closeReported = true;
-      this.events.onClose(error, this);
-    }
+    this.settleHandshake(error ?? new MIMCError(ErrorCode.CONNECTION_LOST, 'connection closed during login'));
+    if (wasBound) this.events.onClose(error, this);
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  private advanceHandshake(decoded: DecodedBody): void {
+    const { header } = decoded;
+    if (this.phase === 'conn' && header.cmd === Cmd.CONN) {
+      const { challenge } = decodeConnResp(decoded.payload);
+      this.bodyKey = new Rc4(deriveBodyKey(challenge, ''));
+      this.phase = 'bind';
+      this.handshake?.timer.refresh();
+      this.sendBind(challenge);
+    } else if (this.phase === 'bind' && header.cmd === Cmd.BIND) {
+      const result = decodeBindResult(decoded.payload);
+      if (!result.result) return this.settleHandshake(new LoginRejectedError(result));
+      this.phase = 'bound';
+      this.pingTimer = setTimeout(this.ping, this.config.pingIntervalMs);
+      this.settleHandshake();
+    } else if (header.cmd === Cmd.KICK) {
+      this.settleHandshake(new LoginRejectedError(this.safeBindResult(decoded)));
+    } else {
+      this.config.logger.debug({ cmd: header.cmd, phase: this.phase }, 'ignored frame during login');
+    }
+  }
+
+  private sendBind(challenge: string): void {
+    const who = this.identity;
+    const { token, ids } = this.config;
+    const id = ids.next();
+    const sig = bindSignature({
+      method: BIND_METHOD,
+      challenge,
+      chid: CHID,
+      clientAttrs: '',
+      cloudAttrs: '',
+      uuid: who.uuid,
+      resource: who.resource,
+      headerId: id,
+      kick: BIND_KICK,
+      server: SERVER,
+      token: token.token,
+      securityKey: token.securityKey,
+    });
+    this.connection.send(buildBindFrame(who, id, token.token, sig, this.bodyKey!));
+  }
+
+  private settleHandshake(error?: MIMCError): void {
+    const handshake = this.handshake;
+    if (!handshake) return;
+    this.handshake = null;
+    clearTimeout(handshake.timer);
+    if (error) handshake.reject(error);
+    else handshake.resolve();
+  }
+
+  private readonly handshakeTimedOut = (): void => {
+    const step = this.phase === 'conn' ? 'CONN' : 'BIND';
+    this.settleHandshake(new MIMCError(ErrorCode.LOGIN_TIMEOUT, `no ${step} answer within ${this.config.loginTimeoutMs} ms`));
+  };
+
+  private dispatch(decoded: DecodedBody): void {
+    const { header } = decoded;
+    switch (header.cmd) {
+      case Cmd.SECMSG:
+        this.events.onPacket(decodeSecMsgPayload(header, decoded.payload, this.config.token.securityKey), this);
+        return;
+      case Cmd.KICK: {
+        const result = this.safeBindResult(decoded);
+        this.events.onKick(result, this);
+        this.close(
+          new MIMCError(ErrorCode.KICKED, `kicked: ${result.errorType} ${result.errorReason}`.trim(), {
+            details: { errorType: result.errorType, errorReason: result.errorReason },
+          }),
+        );
+        return;
+      }
+      default:
+        // BIND/PING/UBND answers with a header carry nothing we need; they only prove liveness.
+        this.config.logger.debug({ cmd: header.cmd }, 'ignored frame');
+    }
+  }
 
   private safeBindResult(decoded: DecodedBody): BindResult {
     try {
@@ -253,27 +275,6 @@ export class Session implements FrameSink {
     }
   }
 
-  private awaitHandshake(step: 'conn' | 'bind'): Promise<DecodedBody> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.handshake = null;
-        reject(new MIMCError(ErrorCode.LOGIN_TIMEOUT, `no ${step.toUpperCase()} answer within ${this.config.loginTimeoutMs} ms`));
-      }, this.config.loginTimeoutMs);
-      this.handshake = {
-        resolve: (body) => {
-          clearTimeout(timer);
-          this.handshake = null;
-          resolve(body);
-        },
-        reject: (err) => {
-          clearTimeout(timer);
-          this.handshake = null;
-          reject(err);
-        },
-      };
-    });
-  }
-
   private write(frame: Uint8Array, expectsReply: boolean, stillWanted?: () => boolean): boolean {
     if (!this.connection.send(frame, stillWanted)) return false;
     this.pingTimer?.refresh();
@@ -281,10 +282,6 @@ export class Session implements FrameSink {
       this.deadTimer = setTimeout(this.declareDead, this.config.responseTimeoutMs);
     }
     return true;
-  }
-
-  private armPing(): void {
-    this.pingTimer = setTimeout(this.ping, this.config.pingIntervalMs);
   }
 
   private readonly ping = (): void => {
