@@ -455,6 +455,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     for (const waiter of [...this.loginWaiters]) waiter.resolve();
     this.reportStatus({ isOnline: true });
     for (const entry of this.pending.values()) if (!entry.written) this.writeOutgoing(entry, session);
+    void this.drainDeliveries();
   }
 
   /** Login cannot succeed (bad token, refused login): stop and tell whoever waits. */
@@ -536,7 +537,8 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
           }
           this.deliveries.push({ list, session });
           if (this.deliveries.length >= this.settings.maxQueuedDeliveries) session.pauseReading();
-          void this.drainDeliveries();
+          // lists that arrive with the BIND answer wait until the app has heard "online"
+          if (this.session === session) void this.drainDeliveries();
           return;
         }
         default:
@@ -594,22 +596,29 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     const fresh = list.packets
       .filter((p) => p.sequence !== undefined && !this.seen.has(p.sequence))
       .sort((a, b) => (a.sequence! < b.sequence! ? -1 : a.sequence! > b.sequence! ? 1 : 0));
-    const p2p: P2PMessage[] = [];
-    const p2t: P2TMessage[] = [];
+    // Runs of consecutive P2P or group messages, so the app sees one sequence order across both handlers.
+    const runs: Array<{ kind: 'p2p'; messages: P2PMessage[] } | { kind: 'p2t'; messages: P2TMessage[] }> = [];
     let lastSequence = -1n;
     for (const packet of fresh) {
       if (packet.sequence === lastSequence) continue; // the same sequence twice in one list
       lastSequence = packet.sequence!;
       try {
-        if (packet.type === PacketType.P2P_MESSAGE) p2p.push(toP2PMessage(packet));
-        else if (packet.type === PacketType.P2T_MESSAGE) p2t.push(toP2TMessage(packet));
+        const last = runs.at(-1);
+        if (packet.type === PacketType.P2P_MESSAGE) {
+          const message = toP2PMessage(packet);
+          if (last?.kind === 'p2p') last.messages.push(message);
+          else runs.push({ kind: 'p2p', messages: [message] });
+        } else if (packet.type === PacketType.P2T_MESSAGE) {
+          const message = toP2TMessage(packet);
+          if (last?.kind === 'p2t') last.messages.push(message);
+          else runs.push({ kind: 'p2t', messages: [message] });
+        }
       } catch (err) {
         this.log.warn({ packetId: packet.packetId, code: (err as MIMCError).code }, 'dropped an unparsable message');
       }
     }
     let ok = true;
-    if (p2p.length > 0) ok = (await this.dispatchIncoming('p2p', p2p)) && ok;
-    if (p2t.length > 0) ok = (await this.dispatchIncoming('p2t', p2t)) && ok;
+    for (const run of runs) ok = (await this.dispatchIncoming(run.kind, run.messages)) && ok;
     if (ok || before) for (const packet of fresh) this.seen.add(packet.sequence!);
     if (before) return;
     if (!ok) {
