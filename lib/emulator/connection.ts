@@ -336,8 +336,8 @@ export class Connection {
     const payload = packet.payload ?? new Uint8Array(0);
     const result =
       packet.type === PacketType.P2P_MESSAGE
-        ? this.core.routeP2P(this.session!, packet.packetId, decodeP2PMessage(payload))
-        : this.core.routeP2T(this.session!, packet.packetId, decodeP2TMessage(payload));
+        ? this.core.routeP2P(this.session!, packet.packetId, decodeP2PMessage(payload), payload)
+        : this.core.routeP2T(this.session!, packet.packetId, decodeP2TMessage(payload), payload);
     const session = this.session!;
     this.sendAck({
       packetId: packet.packetId,
@@ -482,7 +482,13 @@ export class Connection {
     this.pumpHandle = setImmediate(() => {
       this.pumpHandle = null;
       this.pumpScheduled = false;
-      this.pump();
+      try {
+        this.pump();
+      } catch (err) {
+        // A bug here must cost this connection only, never the process.
+        this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'delivery failed, closing connection');
+        this.close('internal delivery error');
+      }
     });
   }
 

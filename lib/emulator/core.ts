@@ -117,6 +117,16 @@ export class EmulatorCore implements FaultTarget {
     return { appId: this.app.appId, appAccount: session.account.appAccount, uuid: session.account.uuid, resource: session.resource };
   }
 
+  /** True when the client's `from` already is the authenticated identity (then its bytes can be forwarded as they are). */
+  private honestSender(session: BoundSession, from: UserRef): boolean {
+    return (
+      from.appId === this.app.appId &&
+      from.appAccount === session.account.appAccount &&
+      from.uuid === session.account.uuid &&
+      from.resource === session.resource
+    );
+  }
+
   private refuse(code: number, errorMsg: string): RouteResult {
     return { sequence: 0n, timestamp: BigInt(Date.now()), errorMsg, code };
   }
@@ -133,12 +143,13 @@ export class EmulatorCore implements FaultTarget {
     }
   }
 
-  routeP2P(session: BoundSession, packetId: string, msg: P2PMessage): RouteResult {
+  /** `raw` is the serialized message as received; it is forwarded when `from` needs no rewrite. */
+  routeP2P(session: BoundSession, packetId: string, msg: P2PMessage, raw: Uint8Array): RouteResult {
     if (msg.to.appId !== this.app.appId) return this.refuse(AckCode.BAD_REQUEST, 'to.appId is not this app');
     if (msg.to.appAccount.length === 0) return this.refuse(AckCode.BAD_REQUEST, 'to.appAccount is empty');
     const recipient = this.store.account(msg.to.appAccount);
     const timestamp = BigInt(Date.now());
-    const payload = encodeP2PMessage({ ...msg, from: this.authenticatedSender(session) });
+    const payload = this.honestSender(session, msg.from) ? raw : encodeP2PMessage({ ...msg, from: this.authenticatedSender(session) });
     const delivery: Delivery = { sequence: recipient.nextSequence(), packetId, type: PacketType.P2P_MESSAGE, payload, timestamp };
     if (msg.to.resource) delivery.onlyResource = msg.to.resource;
     this.deliver(recipient, delivery, msg.isStore === true);
@@ -146,13 +157,13 @@ export class EmulatorCore implements FaultTarget {
     return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK };
   }
 
-  routeP2T(session: BoundSession, packetId: string, msg: P2TMessage): RouteResult {
+  routeP2T(session: BoundSession, packetId: string, msg: P2TMessage, raw: Uint8Array): RouteResult {
     if (msg.to.appId !== this.app.appId) return this.refuse(AckCode.BAD_REQUEST, 'to.appId is not this app');
     const topic = this.store.topic(msg.to.topicId);
     if (!topic) return this.refuse(AckCode.NOT_FOUND, 'topic not found');
     if (!topic.members.has(session.account)) return this.refuse(AckCode.FORBIDDEN, 'sender is not a member of the topic');
     const timestamp = BigInt(Date.now());
-    const payload = encodeP2TMessage({ ...msg, from: this.authenticatedSender(session) });
+    const payload = this.honestSender(session, msg.from) ? raw : encodeP2TMessage({ ...msg, from: this.authenticatedSender(session) });
     for (const member of topic.members) {
       const delivery: Delivery = { sequence: member.nextSequence(), packetId, type: PacketType.P2T_MESSAGE, payload, timestamp };
       // The sending resource does not get its own group message back; the sender's other resources do.
