@@ -6,7 +6,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
-import { CHECKSUM_LENGTH, Cmd, DirFlag, HEAD_LENGTH, MAGIC, PacketType, PushStatus, VERSION } from '../protocol/constants.js';
+import { Cmd, DirFlag, PacketType, PushStatus } from '../protocol/constants.js';
 import { EMPTY_FRAME, FrameDecoder } from '../protocol/frame.js';
 import { bindSignature, deriveBodyKey } from '../protocol/keys.js';
 import {
@@ -32,7 +32,9 @@ import {
 } from '../protocol/packets.js';
 import { Rc4 } from '../protocol/rc4.js';
 import type { EmulatorCore } from './core.js';
-import { deliverableTo, type Account, type Delivery, type TokenRecord } from './store.js';
+import { DeliveryCursor } from './delivery.js';
+import type { Account, Delivery, TokenRecord } from './store.js';
+import { FrameWriter } from './writer.js';
 
 /** Who a connection is logged in as. The token record holds the security key in use. */
 export interface BoundSession {
@@ -43,14 +45,8 @@ export interface BoundSession {
 
 type State = 'awaiting-conn' | 'handshaken' | 'bound' | 'closed';
 
-/** Bytes a downstream COMPOUND may carry before a batch is cut, below the usual 1 MiB client cap. */
-const COMPOUND_BYTE_MARGIN = 4096;
-/** Per-packet overhead estimate inside a MIMCPacketList. */
-const PACKET_OVERHEAD = 48;
 /** A graceful close (after KICK) waits this long for the peer before destroying the socket. */
 const GRACEFUL_CLOSE_MS = 2000;
-/** Announced body length of sendOversizedFrame: 16 MiB + 1. */
-const OVERSIZED_BODY = 16 * 1024 * 1024 + 1;
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -85,26 +81,14 @@ export class Connection {
   session: BoundSession | null = null;
   readonly log: Logger;
 
-  /** Highest stored sequence sent on this connection (delivery cursor). */
-  private sentUpTo = 0n;
-  /** Non-stored messages waiting to be sent, in sequence order. */
-  private live: Delivery[] = [];
+  /** What goes into the next COMPOUND (cursor into the store, live queue, window). */
+  private readonly delivery: DeliveryCursor;
   private pumpScheduled = false;
   private pumpHandle: NodeJS.Immediate | null = null;
-  /** The socket is not draining: reading is paused and deliveries wait for 'drain'. */
-  private writeBlocked = false;
-  /** An oversized frame head was written: the stream is desynchronised, write nothing more. */
-  private poisoned = false;
+  private readonly writer: FrameWriter;
   private readonly idleTimer: NodeJS.Timeout;
   private loginTimer: NodeJS.Timeout | null;
   private closeTimer: NodeJS.Timeout | null = null;
-  private readonly delayed = new Set<NodeJS.Timeout>();
-  private corked = false;
-  private readonly uncork = (): void => {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
-  };
 
   constructor(
     private readonly core: EmulatorCore,
@@ -117,8 +101,14 @@ export class Connection {
     this.idleTimer = setTimeout(() => this.close(`no inbound bytes for ${idleTimeoutMs} ms`), idleTimeoutMs);
     this.loginTimer = setTimeout(() => this.close(`not bound within ${bindTimeoutMs} ms`), bindTimeoutMs);
     socket.setNoDelay(true);
+    const { compoundBatchSize, maxFrameBody, offlineStoreLimit } = core.options;
+    this.delivery = new DeliveryCursor(compoundBatchSize, maxFrameBody, Buffer.byteLength(core.app.appPackage), offlineStoreLimit);
+    this.writer = new FrameWriter(socket, core.faultState, core.stats, core.options.maxQueuedBytes, this.log, {
+      appAccount: () => this.appAccount,
+      overflow: (reason) => this.close(reason),
+      drained: () => this.schedulePump(),
+    });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.onDrain());
     socket.on('error', (err: Error) => this.log.debug({ err: err.message }, 'socket error'));
     socket.on('end', () => this.close('peer ended the connection'));
     socket.on('close', () => this.onSocketClose());
@@ -171,7 +161,7 @@ export class Connection {
     const decoded = decodeBody(body, this.bodyKey);
     if (decoded === null) {
       // The C++ SDK pings with an empty frame.
-      this.write(EMPTY_FRAME);
+      this.writer.write(EMPTY_FRAME);
       return;
     }
     const { header, payload } = decoded;
@@ -181,14 +171,14 @@ export class Connection {
         this.handleBind(header, payload);
         return;
       case Cmd.PING:
-        this.write(EMPTY_FRAME);
+        this.writer.write(EMPTY_FRAME);
         return;
       case Cmd.UBND:
         if (this.session) {
           this.log.debug({ resource: this.session.resource }, 'unbound by client');
           this.unbind();
         }
-        this.write(EMPTY_FRAME);
+        this.writer.write(EMPTY_FRAME);
         return;
       case Cmd.SECMSG:
         if (!this.session) throw violation('SECMSG before a successful BIND', ErrorCode.NOT_LOGGED_IN);
@@ -223,7 +213,7 @@ export class Connection {
       null,
     );
     // The CONN response is plaintext: the client has no key until it reads it.
-    this.write(reply);
+    this.writer.write(reply);
     this.bodyKey = new Rc4(deriveBodyKey(this.challenge, conn.udid));
     this.state = 'handshaken';
     this.loginTimer?.refresh();
@@ -233,7 +223,7 @@ export class Connection {
   private handleBind(header: ClientHeader, payload: Uint8Array): void {
     const bind = decodeBind(payload);
     const reply = (r: Partial<BindResult> & { result: boolean }): void => {
-      this.write(encodeV6Frame(serverHeader(Cmd.BIND, header.uuid, header.resource, header.id, DirFlag.SC_RESP), encodeBindResult(r), this.bodyKey));
+      this.writer.write(encodeV6Frame(serverHeader(Cmd.BIND, header.uuid, header.resource, header.id, DirFlag.SC_RESP), encodeBindResult(r), this.bodyKey));
     };
     const lookup = this.core.store.lookupToken(bind.token);
     if (lookup.status === 'unknown') {
@@ -287,8 +277,7 @@ export class Connection {
     reply({ result: true });
     this.log.info({ account: account.appAccount, resource: header.resource }, 'bound');
     // Everything stored and not acknowledged by this resource is (re)delivered.
-    this.sentUpTo = account.ackedBy(header.resource);
-    this.live = [];
+    this.delivery.restart(account.ackedBy(header.resource), true);
     this.schedulePump();
   }
 
@@ -314,7 +303,7 @@ export class Connection {
         const pull = decodePullRequest(packet.payload ?? new Uint8Array(0));
         this.checkListOwner(pull.uuid, pull.resource, 'PULL');
         // Pull = "send me what I have not acknowledged", from the acknowledged point.
-        this.sentUpTo = session.account.ackedBy(session.resource);
+        this.delivery.restart(session.account.ackedBy(session.resource), false);
         this.schedulePump();
         return;
       }
@@ -379,7 +368,7 @@ export class Connection {
 
   private sendAck(ack: PacketAck): void {
     if (this.core.faultState.dropAcks) return;
-    this.writeMaybeDelayed(this.secMsgFrame(PacketType.PACKET_ACK, encodePacketAck(ack), DirFlag.SC_RESP));
+    this.writer.writeDelayable(this.secMsgFrame(PacketType.PACKET_ACK, encodePacketAck(ack), DirFlag.SC_RESP));
   }
 
   /** Sends KICK with `result`; the session is unbound and, if `close`, the connection ended. */
@@ -387,7 +376,7 @@ export class Connection {
     const session = this.session;
     if (!session || this.state === 'closed') return;
     const header = serverHeader(Cmd.KICK, session.account.uuid, session.resource, this.core.nextId(), DirFlag.SC_ONEWAY);
-    this.write(encodeV6Frame(header, encodeBindResult({ result: false, ...result }), this.bodyKey), true);
+    this.writer.write(encodeV6Frame(header, encodeBindResult({ result: false, ...result }), this.bodyKey), true);
     this.log.info({ account: session.account.appAccount, resource: session.resource, errorType: result.errorType }, 'kicked');
     this.unbind();
     if (close) this.close(`kicked: ${result.errorType}`, { graceful: true });
@@ -395,67 +384,9 @@ export class Connection {
 
   /** Writes a frame head announcing a body over 16 MiB; nothing is written afterwards. */
   sendOversizedHead(): void {
-    if (this.state === 'closed' || this.poisoned) return;
-    const head = Buffer.alloc(HEAD_LENGTH);
-    head.writeUInt16BE(MAGIC, 0);
-    head.writeUInt16BE(VERSION, 2);
-    head.writeUInt32BE(OVERSIZED_BODY, 4);
-    this.socket.write(head);
-    this.core.stats.framesOut++;
-    this.poisoned = true;
+    if (this.state === 'closed') return;
+    this.writer.writeOversizedHead();
     this.log.info('fault: oversized frame head sent; connection left for the client to close');
-  }
-
-  private writeMaybeDelayed(frame: Uint8Array): void {
-    const delay = this.core.faultState.delayMs;
-    if (delay <= 0) {
-      this.write(frame);
-      return;
-    }
-    const timer = setTimeout(() => {
-      this.delayed.delete(timer);
-      this.write(frame);
-    }, delay);
-    this.delayed.add(timer);
-  }
-
-  /** Writes one frame, applying the corruption fault, stall, and the queued-bytes cap. */
-  private write(frame: Uint8Array, evenIfStalled = false): void {
-    if (this.state === 'closed' || this.poisoned) return;
-    if (!evenIfStalled && this.core.faultState.isStalled(this.appAccount)) return;
-    let bytes = frame;
-    if (this.core.faultState.takeCorruption(this.appAccount)) {
-      bytes = Uint8Array.from(frame);
-      const bodyLength = bytes.length - HEAD_LENGTH - CHECKSUM_LENGTH;
-      // Any single changed byte changes Adler-32, so the receiver sees a checksum mismatch.
-      const at = bodyLength > 0 ? HEAD_LENGTH + (bodyLength >>> 1) : bytes.length - 1;
-      bytes[at] = bytes[at]! ^ 0xff;
-      this.log.info('fault: corrupted an outbound frame');
-    }
-    this.core.stats.framesOut++;
-    if (!this.corked) {
-      // Frames written in one tick (e.g. the acks of a burst of messages) leave in one syscall.
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    const flushed = this.socket.write(bytes);
-    if (this.socket.writableLength > this.core.options.maxQueuedBytes) {
-      this.close(`slow reader: more than ${this.core.options.maxQueuedBytes} bytes queued`);
-      return;
-    }
-    if (!flushed && !this.writeBlocked) {
-      // Stop reading requests from a peer that does not read our answers.
-      this.writeBlocked = true;
-      this.socket.pause();
-    }
-  }
-
-  private onDrain(): void {
-    if (!this.writeBlocked || this.state === 'closed') return;
-    this.writeBlocked = false;
-    this.socket.resume();
-    this.schedulePump();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -464,14 +395,7 @@ export class Connection {
   /** A message for this connection's session: stored ones are read from the store by the pump. */
   offer(d: Delivery, stored: boolean): void {
     if (this.state !== 'bound') return;
-    if (!stored) {
-      this.live.push(d);
-      const limit = this.core.options.offlineStoreLimit;
-      if (this.live.length > limit) {
-        this.core.stats.messagesDropped += this.live.length - limit;
-        this.live.splice(0, this.live.length - limit);
-      }
-    }
+    if (!stored) this.core.stats.messagesDropped += this.delivery.offerLive(d);
     this.schedulePump();
   }
 
@@ -500,54 +424,12 @@ export class Connection {
    */
   private pump(): void {
     const session = this.session;
-    if (this.state !== 'bound' || !session || this.poisoned || this.core.faultState.isStalled(session.account.appAccount)) return;
-    const { account, resource } = session;
-    const store = account.store;
-    const batchSize = this.core.options.compoundBatchSize;
-    const byteBudget = Math.max(this.core.options.maxFrameBody - COMPOUND_BYTE_MARGIN, 1);
-    const appPackageLength = Buffer.byteLength(this.core.app.appPackage);
-    while (!this.writeBlocked && this.state === 'bound') {
-      const acked = account.ackedBy(resource);
-      if (this.sentUpTo < acked) this.sentUpTo = acked;
-      let index = store.indexAfter(this.sentUpTo);
-      let inflight = index - store.indexAfter(acked);
-      const items: Delivery[] = [];
-      let bytes = 0;
-      let cursor = this.sentUpTo;
-      let next = this.nextEligible(index, resource);
-      while (items.length < batchSize) {
-        const live = this.live[0];
-        const takeLive = live !== undefined && (!next || live.sequence < next.delivery.sequence);
-        if (!takeLive && !(next && inflight < batchSize)) break;
-        const candidate = takeLive ? live : next!.delivery;
-        const size = candidate.payload.length + candidate.packetId.length + PACKET_OVERHEAD + appPackageLength;
-        // Keep the COMPOUND under the frame cap clients apply; a single message always goes.
-        if (items.length > 0 && bytes + size > byteBudget) break;
-        bytes += size;
-        items.push(candidate);
-        if (takeLive) {
-          this.live.shift();
-        } else {
-          cursor = candidate.sequence;
-          inflight++;
-          index = next!.index + 1;
-          next = this.nextEligible(index, resource);
-        }
-      }
-      if (items.length === 0) return;
-      this.sentUpTo = cursor;
-      const more = next !== null || this.live.length > 0;
-      this.sendCompound(items, more);
-      if (inflight >= batchSize && next !== null) return;
-    }
-  }
-
-  private nextEligible(from: number, resource: string): { delivery: Delivery; index: number } | null {
-    const store = this.session!.account.store;
-    for (let i = from; ; i++) {
-      const d = store.at(i);
-      if (!d) return null;
-      if (deliverableTo(d, resource)) return { delivery: d, index: i };
+    if (this.state !== 'bound' || !session || this.writer.poisoned || this.core.faultState.isStalled(session.account.appAccount)) return;
+    while (!this.writer.blocked && this.state === 'bound') {
+      const batch = this.delivery.next(session.account, session.resource);
+      if (!batch) return;
+      this.sendCompound(batch.items, batch.more);
+      if (batch.windowFull) return;
     }
   }
 
@@ -568,7 +450,7 @@ export class Connection {
       })),
       status: more ? PushStatus.EXCEED_COUNT_LIMIT : PushStatus.NORMAL,
     });
-    this.writeMaybeDelayed(this.secMsgFrame(PacketType.COMPOUND, list, DirFlag.SC_ONEWAY));
+    this.writer.writeDelayable(this.secMsgFrame(PacketType.COMPOUND, list, DirFlag.SC_ONEWAY));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -579,7 +461,7 @@ export class Connection {
     if (!this.session) return;
     this.core.unregister(this);
     this.session = null;
-    this.live = [];
+    this.delivery.clearLive();
     if (this.state === 'bound') this.state = 'handshaken';
   }
 
@@ -606,7 +488,7 @@ export class Connection {
     this.state = 'closed';
     this.clearTimers();
     // Hand anything written this tick (e.g. a BIND refusal before a rejection) to the kernel first.
-    if (this.corked) this.uncork();
+    this.writer.dispose();
     if (options.graceful && !this.socket.destroyed) {
       this.socket.end();
       this.closeTimer = setTimeout(() => this.finish(), GRACEFUL_CLOSE_MS);
@@ -630,8 +512,6 @@ export class Connection {
     if (this.pumpHandle) clearImmediate(this.pumpHandle);
     this.pumpHandle = null;
     this.pumpScheduled = false;
-    for (const t of this.delayed) clearTimeout(t);
-    this.delayed.clear();
   }
 
   private onSocketClose(): void {

@@ -95,6 +95,8 @@ export interface Emulator {
   /** http://host:P/admin */
   readonly adminUrl: string;
   readonly frontend: { host: string; port: number };
+  /** Extension: "host:port" of the frontend exactly as the resolver hands it out (IPv6 in brackets). */
+  frontendAddress(): string;
   readonly app: EmulatorApp;
   /** The raw token-service JSON body for the account, as an app server hands it to the client. */
   fetchToken(appAccount: string): Promise<string>;
