@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import pRetry from 'p-retry';
 import { MIMCError, ErrorCode } from '../errors.js';
-import { DEFAULT_MAX_FRAME_BODY, PacketType, needsTokenRefresh } from '../protocol/constants.js';
+import { DEFAULT_MAX_FRAME_BODY, PacketType, PushStatus, needsTokenRefresh } from '../protocol/constants.js';
 import { parseUint64 } from '../protocol/int64.js';
 import {
   decodeP2PMessage,
@@ -11,22 +11,29 @@ import {
   decodePacketList,
   encodeP2PMessage,
   encodeP2TMessage,
+  encodePullRequest,
   encodeSequenceAck,
   type BindResult,
+  decodeOnlineMessageAck,
   type MimcPacket,
+  type PacketAck,
   type PacketList,
 } from '../protocol/packets.js';
 import { AsyncQueue } from './async-queue.js';
 import { SequenceWindow } from './dedup.js';
 import { IdGenerator, generateResource } from './ids.js';
 import { silentLogger } from './logger.js';
+import { UserMetrics, type MetricsSnapshot } from './metrics.js';
 import { PendingTable } from './pending.js';
 import { DEFAULT_RESOLVER_URL, parseAddress, resolveFrontends, type FrontendAddress } from './resolver.js';
 import { LoginRejectedError, Session } from './session.js';
 import { parseTokenJson, type TokenInfo } from './token.js';
+import { MemoryUserInfoStore, type UserInfoStore } from './user-info-store.js';
 import type {
   AckMode,
+  CloseReport,
   ConnectionState,
+  HealthSnapshot,
   MCUserOptions,
   MessageHandlerDelegate,
   P2PMessage,
@@ -54,6 +61,7 @@ export interface StatusChange {
 /** Events of MCUser, for apps that prefer listeners to delegates. */
 export interface MCUserEventMap {
   message: [P2PMessage];
+  onlineMessage: [P2PMessage];
   groupMessage: [P2TMessage];
   serverAck: [ServerAck];
   sendTimeout: [SendTimeout];
@@ -73,7 +81,7 @@ interface Waiter {
 }
 
 interface Outgoing {
-  kind: 'p2p' | 'p2t';
+  kind: 'p2p' | 'p2t' | 'online';
   packetId: string;
   toAccount: string;
   topicId: bigint;
@@ -109,6 +117,8 @@ function isRetryable(err: unknown): boolean {
 
 const NETWORK_ERROR = 'NETWORK_ERROR';
 
+const OUTGOING_TYPE = { p2p: PacketType.P2P_MESSAGE, p2t: PacketType.P2T_MESSAGE, online: PacketType.ONLINE_MESSAGE } as const;
+
 /**
  * One app account on one resource, connected to MIMC over its native TCP protocol.
  * Mirrors the Go SDK's MCUser; see docs/guide.md for the lifecycle and delivery semantics.
@@ -116,7 +126,6 @@ const NETWORK_ERROR = 'NETWORK_ERROR';
 export class MCUser extends EventEmitter<MCUserEventMap> {
   readonly appId: bigint;
   readonly appAccount: string;
-  readonly resource: string;
 
   private tokenDelegate: Token | undefined;
   private statusDelegate: StatusDelegate | undefined;
@@ -159,6 +168,18 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   /** After a handler failure (ack-after-handler mode) this session acks nothing more, so the server redelivers. */
   private ackBlockedSession: Session | null = null;
   private readonly iterators = new Set<AsyncQueue<IncomingMessage>>();
+  private currentResource: string;
+  private readonly resourceGiven: boolean;
+  private readonly userInfoStore: UserInfoStore;
+  private readonly cacheToken: boolean;
+  private userInfoLoaded = false;
+  private readonly counters = new UserMetrics();
+  private hasBeenOnline = false;
+  private reconnectAttempts = 0;
+  private lastError: HealthSnapshot['lastError'] = null;
+  /** False once close() started: new sends are refused while acks drain. */
+  private accepting = true;
+  private drainWaiter: (() => void) | null = null;
 
   constructor(options: MCUserOptions) {
     super();
@@ -172,7 +193,10 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     }
     this.appId = appId;
     this.appAccount = options.appAccount;
-    this.resource = options.resource ?? generateResource();
+    this.currentResource = options.resource ?? generateResource();
+    this.resourceGiven = options.resource !== undefined;
+    this.userInfoStore = options.userInfoStore ?? new MemoryUserInfoStore();
+    this.cacheToken = options.cacheToken ?? false;
     this.tokenDelegate = options.tokenDelegate;
     this.statusDelegate = options.statusDelegate;
     this.messageDelegate = options.messageDelegate;
@@ -198,7 +222,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         jitter: options.reconnect?.jitter ?? true,
       },
     };
-    this.log = (options.logger ?? silentLogger()).child({ account: this.appAccount, resource: this.resource });
+    this.log = (options.logger ?? silentLogger()).child({ account: this.appAccount });
     this.seen = new SequenceWindow(this.settings.dedupWindow);
     this.pending = new PendingTable(this.settings.maxPendingMessages, this.settings.sendTimeoutMs, this.handleSendTimeout);
   }
@@ -224,6 +248,37 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
 
   get state(): ConnectionState {
     return this.currentState;
+  }
+
+  /** This instance's resource. With a user-info store, the stored one replaces a generated one at login. */
+  get resource(): string {
+    return this.currentResource;
+  }
+
+  /** Counters and gauges of this user, as a plain object (see `aggregateMetrics` for many users). */
+  metrics(): MetricsSnapshot {
+    let queued = 0;
+    for (const entry of this.pending.values()) if (!entry.written) queued++;
+    return this.counters.snapshot({
+      queueDepth: queued,
+      pendingAcks: this.pending.size - queued,
+      deliveryQueueDepth: this.deliveries.length,
+    });
+  }
+
+  /** A snapshot for readiness probes. */
+  health(): HealthSnapshot {
+    const m = this.metrics();
+    const session = this.session;
+    return {
+      state: this.currentState,
+      online: this.isOnline,
+      lastFrameReceivedAt: session ? Math.round(Date.now() - (performance.now() - session.lastReceivedAt)) : null,
+      pendingAcks: m.pendingAcks,
+      queuedSends: m.queueDepth,
+      reconnectAttempts: this.reconnectAttempts,
+      lastError: this.lastError && { ...this.lastError },
+    };
   }
 
   get isOnline(): boolean {
@@ -314,11 +369,64 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     if (wasOnline) this.reportStatus({ isOnline: false, errorType: 'destroyed', errorReason: 'destroyed', errorDescription: 'destroyed by the app' });
   }
 
+  /**
+   * Graceful shutdown: refuses new sends, waits up to `drainTimeoutMs` (default 5 000) for the
+   * acks of messages already sent, then logs out and releases everything like `destroy()`.
+   * Messages still unacknowledged at the deadline are reported as timeouts.
+   */
+  async close(options: { drainTimeoutMs?: number } = {}): Promise<CloseReport> {
+    if (this.currentState === 'closed') return { acked: 0, timedOut: 0 };
+    this.accepting = false;
+    const ackedBefore = this.counters.acked;
+    const timedOutBefore = this.counters.timedOut;
+    if (this.pending.size > 0 && this.loginRequested) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, options.drainTimeoutMs ?? 5_000);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.drainWaiter = done;
+      });
+      this.drainWaiter = null;
+    }
+    await this.logout();
+    this.destroy();
+    return { acked: this.counters.acked - ackedBefore, timedOut: this.counters.timedOut - timedOutBefore };
+  }
+
+  /**
+   * Asks the server for messages it holds for this resource that were not acknowledged
+   * (after a failed handler, or when a list said more are waiting). No-op while offline.
+   */
+  pull(): boolean {
+    const session = this.session;
+    if (!session?.isBound) return false;
+    if (this.ackBlockedSession === session) this.ackBlockedSession = null; // the server restarts from the last ack
+    return session.sendPacket(
+      {
+        packetId: this.ids.next(),
+        package: session.token.appPackage,
+        type: PacketType.PULL,
+        payload: encodePullRequest({ uuid: session.token.uuid, resource: this.resource, appId: this.appId }),
+      },
+      false,
+    );
+  }
+
   // ---- sending -------------------------------------------------------------------------------
 
   /** Sends a P2P message; returns its packet id at once. The outcome arrives as one ack or one timeout. */
   sendMessage(toAccount: string, payload: Uint8Array, options: SendOptions = {}): string {
     return this.enqueue('p2p', checkAccount(toAccount), 0n, payload, options, undefined);
+  }
+
+  /**
+   * Sends an online message: delivered only to the recipient's resources online right now,
+   * never stored, not sequenced. Its outcome is still exactly one ack or one timeout.
+   */
+  sendOnlineMessage(toAccount: string, payload: Uint8Array, options: Pick<SendOptions, 'bizType'> = {}): string {
+    return this.enqueue('online', checkAccount(toAccount), 0n, payload, { ...options, isStore: false }, undefined);
   }
 
   /** Sends a group (P2T) message to a topic; returns its packet id at once. */
@@ -367,6 +475,8 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
           shouldRetry: ({ error }) => !life.aborted && isRetryable(error),
           onFailedAttempt: ({ error, attemptNumber }) => {
             this.lastErrorCode = MIMCError.is(error) ? error.code : undefined;
+            this.reconnectAttempts += 1;
+            this.noteError(error);
             if (life.aborted) return;
             this.log.warn({ code: this.lastErrorCode, attempt: attemptNumber, reason: error.message }, 'login attempt failed');
             this.setState('reconnecting');
@@ -390,10 +500,13 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   /** One login attempt: token (when missing or stale), frontends, then connect + bind. */
   private async attempt(life: AbortSignal): Promise<Session> {
     this.setState('connecting');
+    if (!this.userInfoLoaded) await this.restoreUserInfo();
     if (!this.token || this.tokenStale) {
-      this.token = await this.fetchToken();
+      const tokenJson = await this.fetchTokenJson();
+      this.token = parseTokenJson(tokenJson, { appId: this.appId, appAccount: this.appAccount });
       this.tokenStale = false;
       this.frontends = null;
+      await this.saveUserInfo(tokenJson);
     }
     const token = this.token;
     const frontends = (this.frontends ??= this.settings.frontend
@@ -435,7 +548,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     throw lastError ?? new MIMCError(ErrorCode.CLOSED, 'login stopped');
   }
 
-  private async fetchToken(): Promise<TokenInfo> {
+  private async fetchTokenJson(): Promise<string> {
     let text: string;
     try {
       text = await this.tokenDelegate!.fetchToken();
@@ -444,12 +557,51 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
       throw new MIMCError(ErrorCode.TOKEN_FETCH_FAILED, 'the token delegate failed', { cause: err });
     }
     if (typeof text !== 'string') throw new MIMCError(ErrorCode.INVALID_TOKEN, 'the token delegate must return the token JSON text');
-    return parseTokenJson(text, { appId: this.appId, appAccount: this.appAccount });
+    return text;
+  }
+
+  private get userInfoKey(): string {
+    return `${this.appId}_${this.appAccount}`;
+  }
+
+  /** Takes the stored resource (unless one was given) and, with cacheToken, the stored token. */
+  private async restoreUserInfo(): Promise<void> {
+    this.userInfoLoaded = true;
+    let info;
+    try {
+      info = await this.userInfoStore.load(this.userInfoKey);
+    } catch (err) {
+      this.log.warn({ err: describeError(err) }, 'cannot read the user-info store');
+      return;
+    }
+    if (!info) return;
+    if (!this.resourceGiven) this.currentResource = info.resource;
+    if (this.cacheToken && info.tokenJson && !this.token) {
+      try {
+        this.token = parseTokenJson(info.tokenJson, { appId: this.appId, appAccount: this.appAccount });
+      } catch {
+        this.log.info('ignored an unusable cached token');
+      }
+    }
+  }
+
+  private async saveUserInfo(tokenJson: string): Promise<void> {
+    try {
+      await this.userInfoStore.save(this.userInfoKey, {
+        resource: this.currentResource,
+        ...(this.cacheToken ? { tokenJson } : {}),
+      });
+    } catch (err) {
+      this.log.warn({ err: describeError(err) }, 'cannot write the user-info store');
+    }
   }
 
   private sessionUp(session: Session): void {
     this.session = session;
     this.lastErrorCode = undefined;
+    if (this.hasBeenOnline) this.counters.reconnects += 1;
+    this.hasBeenOnline = true;
+    this.reconnectAttempts = 0;
     this.setState('online');
     this.log.info('online');
     for (const waiter of [...this.loginWaiters]) waiter.resolve();
@@ -501,6 +653,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
       this.life = null;
       this.setState('offline');
     } else {
+      if (error) this.noteError(error);
       this.log.warn({ code: error?.code, reason: error?.message }, 'connection lost');
       this.setState('reconnecting');
       if (error?.code !== ErrorCode.KICKED) {
@@ -527,8 +680,20 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     try {
       switch (packet.type) {
         case PacketType.PACKET_ACK:
-          this.handleAck(packet);
+          this.handleAck(decodePacketAck(packet.payload ?? new Uint8Array(0)));
           return;
+        case PacketType.ONLINE_MESSAGE_ACK: {
+          const ack = decodeOnlineMessageAck(packet.payload ?? new Uint8Array(0));
+          this.handleAck({ packetId: ack.packetId, sequence: 0n, timestamp: BigInt(Date.now()), errorMsg: ack.errorMsg ?? '', code: ack.code });
+          return;
+        }
+        case PacketType.ONLINE_MESSAGE: {
+          const message = toP2PMessage(packet);
+          this.counters.received += 1;
+          void this.callDelegate('handleOnlineMessage', () => this.messageDelegate?.handleOnlineMessage?.(message));
+          this.safeEmit('onlineMessage', message);
+          return;
+        }
         case PacketType.COMPOUND: {
           const list = decodePacketList(packet.payload ?? new Uint8Array(0));
           if (list.resource !== this.resource) {
@@ -549,13 +714,16 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     }
   };
 
-  private handleAck(packet: MimcPacket): void {
-    const ack = decodePacketAck(packet.payload ?? new Uint8Array(0));
+  private handleAck(ack: Pick<PacketAck, 'packetId' | 'sequence' | 'timestamp' | 'errorMsg' | 'code'>): void {
     const entry = this.pending.settle(ack.packetId);
     if (!entry) {
       this.log.debug({ packetId: ack.packetId }, 'ack for a message no longer pending');
       return;
     }
+    this.counters.acked += 1;
+    this.counters.observeAckLatency(Date.now() - entry.sentAt);
+    if (ack.errorMsg || (ack.code ?? 0) !== 0) this.counters.rejected += 1;
+    if (this.pending.size === 0) this.drainWaiter?.();
     const serverAck: ServerAck = {
       packetId: ack.packetId,
       sequence: ack.sequence,
@@ -596,6 +764,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     const fresh = list.packets
       .filter((p) => p.sequence !== undefined && !this.seen.has(p.sequence))
       .sort((a, b) => (a.sequence! < b.sequence! ? -1 : a.sequence! > b.sequence! ? 1 : 0));
+    this.counters.duplicatesDropped += list.packets.length - fresh.length;
     // Runs of consecutive P2P or group messages, so the app sees one sequence order across both handlers.
     const runs: Array<{ kind: 'p2p'; messages: P2PMessage[] } | { kind: 'p2t'; messages: P2TMessage[] }> = [];
     let lastSequence = -1n;
@@ -620,6 +789,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     let ok = true;
     for (const run of runs) ok = (await this.dispatchIncoming(run.kind, run.messages)) && ok;
     if (ok || before) for (const packet of fresh) this.seen.add(packet.sequence!);
+    if (list.status === PushStatus.EXCEED_COUNT_LIMIT) void this.notifyPull(session);
     if (before) return;
     if (!ok) {
       // Acking a later list would acknowledge this one too (acks are cumulative), so this
@@ -631,7 +801,18 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     if (this.ackBlockedSession !== session) this.sendSequenceAck(list, session);
   }
 
+  private async notifyPull(session: Session): Promise<void> {
+    let wanted: boolean | void = false;
+    try {
+      wanted = await this.messageDelegate?.handlePullNotification?.();
+    } catch (err) {
+      this.log.error({ delegate: 'handlePullNotification', err: describeError(err) }, 'delegate threw');
+    }
+    if (wanted === true && this.session === session) this.pull();
+  }
+
   private async dispatchIncoming(kind: 'p2p' | 'p2t', messages: P2PMessage[] | P2TMessage[]): Promise<boolean> {
+    this.counters.received += messages.length;
     const ok =
       kind === 'p2p'
         ? await this.callDelegate('handleMessage', () => this.messageDelegate?.handleMessage?.(messages as P2PMessage[]))
@@ -662,7 +843,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   // ---- internals: outgoing -------------------------------------------------------------------
 
   private enqueue(
-    kind: 'p2p' | 'p2t',
+    kind: Outgoing['kind'],
     toAccount: string,
     topicId: bigint,
     payload: Uint8Array,
@@ -670,6 +851,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     waiter: Waiter | undefined,
   ): string {
     if (this.currentState === 'closed') throw closedError();
+    if (!this.accepting) throw new MIMCError(ErrorCode.CLOSED, 'the user is closing');
     if (!this.loginRequested) throw new MIMCError(ErrorCode.NOT_LOGGED_IN, 'call login() before sending');
     if (!(payload instanceof Uint8Array)) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'payload must be a Uint8Array or Buffer');
     if (payload.length > this.settings.maxPayloadBytes) {
@@ -697,11 +879,12 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
       waiter,
     };
     this.pending.add(entry.packetId, entry);
+    this.counters.sent += 1;
     if (this.session?.isBound) this.writeOutgoing(entry, this.session);
     return entry.packetId;
   }
 
-  private sendAndWait(kind: 'p2p' | 'p2t', toAccount: string, topicId: bigint, payload: Uint8Array, options: SendAndWaitOptions): Promise<ServerAck> {
+  private sendAndWait(kind: Outgoing['kind'], toAccount: string, topicId: bigint, payload: Uint8Array, options: SendAndWaitOptions): Promise<ServerAck> {
     return new Promise<ServerAck>((resolve, reject) => {
       const signal = options.signal;
       if (signal?.aborted) return reject(new MIMCError(ErrorCode.ABORTED, 'send aborted'));
@@ -731,13 +914,13 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     const from = { appId: this.appId, appAccount: this.appAccount, uuid: token.uuid, resource: this.resource };
     const common = { payload: entry.payload, isStore: entry.isStore, ...(entry.bizType === undefined ? {} : { bizType: entry.bizType }) };
     const inner =
-      entry.kind === 'p2p'
-        ? encodeP2PMessage({ from, to: { appId: this.appId, appAccount: entry.toAccount, uuid: 0n, resource: '' }, ...common })
-        : encodeP2TMessage({ from, to: { appId: this.appId, topicId: entry.topicId }, ...common });
+      entry.kind === 'p2t'
+        ? encodeP2TMessage({ from, to: { appId: this.appId, topicId: entry.topicId }, ...common })
+        : encodeP2PMessage({ from, to: { appId: this.appId, appAccount: entry.toAccount, uuid: 0n, resource: '' }, ...common });
     const packet: MimcPacket = {
       packetId: entry.packetId,
       package: token.appPackage,
-      type: entry.kind === 'p2p' ? PacketType.P2P_MESSAGE : PacketType.P2T_MESSAGE,
+      type: OUTGOING_TYPE[entry.kind],
       payload: inner,
     };
     // a message whose timeout fired while it sat in the write queue is never written
@@ -751,6 +934,8 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   };
 
   private reportTimeout(entry: Outgoing, reason: MIMCError): void {
+    this.counters.timedOut += 1;
+    if (this.pending.size === 0) this.drainWaiter?.();
     const base = {
       packetId: entry.packetId,
       sequence: 0n,
@@ -761,7 +946,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
       bizType: entry.bizType ?? '',
       isStore: entry.isStore,
     };
-    if (entry.kind === 'p2p') {
+    if (entry.kind !== 'p2t') {
       const message: P2PMessage = { ...base, toAccount: entry.toAccount };
       void this.callDelegate('handleSendMessageTimeout', () => this.messageDelegate?.handleSendMessageTimeout?.(message));
       this.safeEmit('sendTimeout', { kind: 'p2p', message });
@@ -774,6 +959,10 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   }
 
   // ---- internals: plumbing -------------------------------------------------------------------
+
+  private noteError(error: Error): void {
+    this.lastError = { code: MIMCError.is(error) ? error.code : 'ERR_UNKNOWN', message: error.message, at: Date.now() };
+  }
 
   private setState(next: ConnectionState): void {
     const previous = this.currentState;

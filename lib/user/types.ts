@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { UserInfoStore } from './user-info-store.js';
 
 /** Supplies the raw token-service JSON for this user (from the app's own server). Go: `Token`. */
 export interface Token {
@@ -27,6 +28,13 @@ export interface MessageHandlerDelegate {
   handleSendMessageTimeout?(message: P2PMessage): void | Promise<void>;
   /** No server ack arrived for a group message within the send timeout. */
   handleSendGroupMessageTimeout?(message: P2TMessage): void | Promise<void>;
+  /** An online message (`sendOnlineMessage`): only delivered while online, never stored, not sequenced. */
+  handleOnlineMessage?(message: P2PMessage): void | Promise<void>;
+  /**
+   * The server has more messages waiting than it sent (a list flagged "exceed count limit").
+   * Return true to ask for them now with a PULL; the server otherwise sends them as acks arrive.
+   */
+  handlePullNotification?(): boolean | void | Promise<boolean | void>;
 }
 
 export interface P2PMessage {
@@ -129,6 +137,36 @@ export interface MCUserOptions {
   /** Incoming lists buffered before the socket is paused (default 64). */
   maxQueuedDeliveries?: number;
   reconnect?: ReconnectOptions;
+  /**
+   * Keeps the resource (and, with `cacheToken`, the token) across restarts, as the Go SDK's
+   * cache file does. Default: in memory only. `FileUserInfoStore` writes private files.
+   */
+  userInfoStore?: UserInfoStore;
+  /** Also keep the token JSON in the user-info store, to skip a token fetch after a restart (default false). */
+  cacheToken?: boolean;
   /** pino logger; a child with the account is used. Default: silent. */
   logger?: Logger;
+}
+
+/** Readiness facts for health probes. */
+export interface HealthSnapshot {
+  state: ConnectionState;
+  online: boolean;
+  /** Epoch ms of the last frame received from the server, or null. */
+  lastFrameReceivedAt: number | null;
+  /** Messages written and awaiting an ack. */
+  pendingAcks: number;
+  /** Messages waiting for a connection. */
+  queuedSends: number;
+  /** Failed connection attempts since the user was last online. */
+  reconnectAttempts: number;
+  lastError: { code: string; message: string; at: number } | null;
+}
+
+/** What `close()` did with the messages still awaiting an ack. */
+export interface CloseReport {
+  /** Acks that arrived while draining. */
+  acked: number;
+  /** Messages that got no ack before the drain deadline (reported as timeouts). */
+  timedOut: number;
 }
