@@ -3,6 +3,15 @@ export { MCUser, type IncomingMessage, type SendTimeout, type StatusChange, type
 export { HttpTokenFetcher, parseTokenJson, DEFAULT_TOKEN_URL, type HttpTokenFetcherOptions, type TokenInfo } from './user/token.js';
 export { DEFAULT_RESOLVER_URL, resolveFrontends, type FrontendAddress } from './user/resolver.js';
 export { createLogger, REDACTED_PATHS } from './user/logger.js';
+export { aggregateMetrics, ACK_LATENCY_BUCKETS_MS, type MetricsSnapshot, type LatencyHistogram } from './user/metrics.js';
+export { registerPrometheusMetrics, type PromClientLike } from './user/prometheus.js';
+export {
+  MemoryUserInfoStore,
+  FileUserInfoStore,
+  defaultUserInfoDirectory,
+  type UserInfo,
+  type UserInfoStore,
+} from './user/user-info-store.js';
 export type {
   Token,
   StatusDelegate,
@@ -16,5 +25,7 @@ export type {
   AckMode,
   ReconnectOptions,
   MCUserOptions,
+  HealthSnapshot,
+  CloseReport,
 } from './user/types.js';
 export { MIMCError, ErrorCode } from './errors.js';
