@@ -16,6 +16,8 @@ import {
   type BindResult,
   decodeOnlineMessageAck,
   type MimcPacket,
+  type P2PMessage as P2PMessageBody,
+  type P2TMessage as P2TMessageBody,
   type PacketAck,
   type PacketList,
 } from '../protocol/packets.js';
@@ -1001,34 +1003,28 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
 
 // ---- helpers -------------------------------------------------------------------------------------
 
-function toP2PMessage(packet: MimcPacket): P2PMessage {
-  const m = decodeP2PMessage(packet.payload ?? new Uint8Array(0));
+/** The fields P2P and group messages share, from the carrying packet and the decoded message. */
+function commonFields(packet: MimcPacket, m: P2PMessageBody | P2TMessageBody) {
   return {
     packetId: packet.packetId,
     sequence: packet.sequence ?? 0n,
     timestamp: Number(packet.timestamp ?? 0n),
     fromAccount: m.from.appAccount,
     fromResource: m.from.resource ?? '',
-    toAccount: m.to.appAccount,
     payload: m.payload,
     bizType: m.bizType ?? '',
     isStore: m.isStore ?? false,
   };
 }
 
+function toP2PMessage(packet: MimcPacket): P2PMessage {
+  const m = decodeP2PMessage(packet.payload ?? new Uint8Array(0));
+  return { ...commonFields(packet, m), toAccount: m.to.appAccount };
+}
+
 function toP2TMessage(packet: MimcPacket): P2TMessage {
   const m = decodeP2TMessage(packet.payload ?? new Uint8Array(0));
-  return {
-    packetId: packet.packetId,
-    sequence: packet.sequence ?? 0n,
-    timestamp: Number(packet.timestamp ?? 0n),
-    fromAccount: m.from.appAccount,
-    fromResource: m.from.resource ?? '',
-    topicId: m.to.topicId,
-    payload: m.payload,
-    bizType: m.bizType ?? '',
-    isStore: m.isStore ?? false,
-  };
+  return { ...commonFields(packet, m), topicId: m.to.topicId };
 }
 
 function closedError(): MIMCError {
