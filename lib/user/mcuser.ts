@@ -620,6 +620,8 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     this.loginRequested = false;
     this.life = null;
     this.setState('offline');
+    // nobody awaits login() during a reconnect: the status delegate is how the app learns it
+    if (this.loginWaiters.size === 0) this.reportStatus({ isOnline: false, errorType: error.code, errorReason: error.message });
     for (const waiter of [...this.loginWaiters]) waiter.reject(error);
   }
 
