@@ -20,6 +20,7 @@ import {
   decodeSequenceAck,
   encodeBindResult,
   encodeConnResp,
+  encodeOnlineMessageAck,
   encodePacketAck,
   encodePacketList,
   encodeSecMsgFrame,
@@ -289,6 +290,9 @@ export class Connection {
       case PacketType.P2T_MESSAGE:
         this.handleMessage(packet);
         return;
+      case PacketType.ONLINE_MESSAGE:
+        this.handleOnlineMessage(packet);
+        return;
       case PacketType.SEQUENCE_ACK: {
         const ack = decodeSequenceAck(packet.payload ?? new Uint8Array(0));
         this.checkListOwner(ack.uuid, ack.resource, 'SEQUENCE_ACK');
@@ -340,6 +344,22 @@ export class Connection {
     });
   }
 
+  private handleOnlineMessage(packet: MimcPacket): void {
+    if (packet.packetId.length === 0) throw violation('online message packet without packetId');
+    const payload = packet.payload ?? new Uint8Array(0);
+    const session = this.session!;
+    const result = this.core.routeOnline(session, packet.packetId, decodeP2PMessage(payload), payload);
+    if (this.core.faultState.dropAcks) return;
+    const ack = encodeOnlineMessageAck({
+      packetId: packet.packetId,
+      uuid: session.account.uuid,
+      resource: session.resource,
+      code: result.code,
+      errorMsg: result.errorMsg,
+    });
+    this.writer.writeDelayable(this.secMsgFrame(PacketType.ONLINE_MESSAGE_ACK, ack, DirFlag.SC_RESP));
+  }
+
   private errorAck(packetId: string, code: number, errorMsg: string): PacketAck {
     const session = this.session!;
     return {
@@ -357,10 +377,11 @@ export class Connection {
   // -------------------------------------------------------------------------------------------
   // Outbound
 
-  private secMsgFrame(type: number, payload: Uint8Array, dirFlag: number): Uint8Array {
+  /** A downstream SECMSG; the packet id defaults to the (fresh) header id. */
+  private secMsgFrame(type: number, payload: Uint8Array, dirFlag: number, packetId?: string, timestamp?: bigint): Uint8Array {
     const session = this.session!;
     const id = this.core.nextId();
-    const packet: MimcPacket = { packetId: id, package: this.core.app.appPackage, type, payload, timestamp: BigInt(Date.now()) };
+    const packet: MimcPacket = { packetId: packetId ?? id, package: this.core.app.appPackage, type, payload, timestamp: timestamp ?? BigInt(Date.now()) };
     const header = serverHeader(Cmd.SECMSG, session.account.uuid, session.resource, id, dirFlag);
     // Payload key: the recipient's own security key and the id of this downstream header.
     return encodeSecMsgFrame(header, packet, session.token.securityKey, this.bodyKey!);
@@ -397,6 +418,15 @@ export class Connection {
     if (this.state !== 'bound') return;
     if (!stored) this.core.stats.messagesDropped += this.delivery.offerLive(d);
     this.schedulePump();
+  }
+
+  /**
+   * An online message (type 11) for this session: written at once as its own SECMSG, not in a
+   * COMPOUND, without sequence, never queued for later. The packet id is the sender's.
+   */
+  sendOnlineMessage(packetId: string, payload: Uint8Array, timestamp: bigint): void {
+    if (this.state !== 'bound' || this.writer.poisoned) return;
+    this.writer.writeDelayable(this.secMsgFrame(PacketType.ONLINE_MESSAGE, payload, DirFlag.SC_ONEWAY, packetId, timestamp));
   }
 
   /** Runs the pump once, after the current burst of routing (coalescing many messages into one COMPOUND). */

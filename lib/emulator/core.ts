@@ -24,6 +24,12 @@ export interface RouteResult {
 /** PACKET_ACK codes for refused messages (the protocol leaves them open). */
 export const AckCode = { OK: 0, BAD_REQUEST: 400, FORBIDDEN: 403, NOT_FOUND: 404 } as const;
 
+/** What the sender's ONLINE_MESSAGE_ACK reports. */
+export interface OnlineRouteResult {
+  code: number;
+  errorMsg: string;
+}
+
 export class EmulatorCore implements FaultTarget {
   readonly store: Store;
   readonly faultState = new FaultState();
@@ -155,6 +161,26 @@ export class EmulatorCore implements FaultTarget {
     this.deliver(recipient, delivery, msg.isStore === true);
     this.stats.messagesRouted++;
     return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK };
+  }
+
+  /**
+   * An online message: handed at once to the recipient's bound resources (or to `to.resource`
+   * only), never stored, no sequence. An offline or never-seen recipient is not an error (the
+   * ack says "accepted", not "delivered"); a bad recipient gets code 400.
+   */
+  routeOnline(session: BoundSession, packetId: string, msg: P2PMessage, raw: Uint8Array): OnlineRouteResult {
+    if (msg.to.appId !== this.app.appId) return { code: AckCode.BAD_REQUEST, errorMsg: 'to.appId is not this app' };
+    if (msg.to.appAccount.length === 0) return { code: AckCode.BAD_REQUEST, errorMsg: 'to.appAccount is empty' };
+    const recipient = this.store.findAccount(msg.to.appAccount);
+    const byResource = recipient && this.sessionsOf(recipient);
+    this.stats.messagesRouted++;
+    if (!byResource) return { code: AckCode.OK, errorMsg: '' };
+    const timestamp = BigInt(Date.now());
+    const payload = this.honestSender(session, msg.from) ? raw : encodeP2PMessage({ ...msg, from: this.authenticatedSender(session) });
+    for (const [resource, conn] of byResource) {
+      if (!msg.to.resource || msg.to.resource === resource) conn.sendOnlineMessage(packetId, payload, timestamp);
+    }
+    return { code: AckCode.OK, errorMsg: '' };
   }
 
   routeP2T(session: BoundSession, packetId: string, msg: P2TMessage, raw: Uint8Array): RouteResult {
