@@ -1,0 +1,270 @@
+/**
+ * P2P latency through the SDK end to end (sender MCUser → emulator → receiver MCUser):
+ *   ack:      sendMessage() → the sender's handleServerAck
+ *   delivery: sendMessage() → the receiver's handleMessage
+ * measured with performance.now() in one process (both users share the clock), at two loads:
+ *   light:      one message at a time, the next sent once the previous was acked and delivered;
+ *   saturation: a window of `window` messages in flight, refilled as messages complete.
+ *
+ *   node --import ./scripts/ts-node-register.mjs bench/latency.ts \
+ *     [--samples 2000] [--seconds 3] [--window 1000] [--payload 100] [--emulator-process | --both]
+ *
+ * Prints one JSON object; latencies are in milliseconds.
+ */
+import { parseArgs } from 'node:util';
+import type { MCUser } from '../lib/index.js';
+import type { P2PMessage, ServerAck } from '../lib/user/types.js';
+import {
+  CpuMeter,
+  isMain,
+  loadSnapshot,
+  machineInfo,
+  makeUser,
+  num,
+  openEmulator,
+  percentiles,
+  runMain,
+  type EmulatorMode,
+  type MachineInfo,
+  type Percentiles,
+} from './common.js';
+
+export interface LatencyOptions {
+  /** Measured messages at light load. Default 2000 (after 200 unmeasured). */
+  samples?: number;
+  /** Sending time at saturation, in seconds (after 1 s unmeasured). Default 3. */
+  seconds?: number;
+  /** Messages in flight at saturation. Default 1000. */
+  window?: number;
+  /** Application payload bytes. Default 100. */
+  payloadBytes?: number;
+  /** Where the emulator runs. Default ['in-process']. */
+  modes?: EmulatorMode[];
+}
+
+export interface LatencyPhase {
+  messages: number;
+  /** Messages completed per second during the phase. */
+  msgsPerSec: number;
+  ackMs: Percentiles;
+  deliveryMs: Percentiles;
+  /** Lost, duplicated or refused messages (must be 0). */
+  errors: number;
+  clientCpu: number;
+  emulatorCpu: number | null;
+  loadAvg1m: number;
+}
+
+export interface LatencyRun {
+  mode: EmulatorMode;
+  payloadBytes: number;
+  light: LatencyPhase;
+  saturation: LatencyPhase & { window: number };
+}
+
+export interface LatencyResult {
+  benchmark: 'latency';
+  date: string;
+  machine: MachineInfo;
+  runs: LatencyRun[];
+}
+
+interface Open {
+  sentAt: number;
+  ackMs: number;
+  deliveryMs: number;
+}
+
+/** Tracks every message of a sender/receiver pair from send to ack and delivery. */
+class Tracker {
+  private readonly open = new Map<string, Open>();
+  ack: number[] = [];
+  delivery: number[] = [];
+  errors = 0;
+  recording = true;
+  onComplete: (() => void) | null = null;
+
+  constructor(
+    private readonly sender: MCUser,
+    private readonly to: string,
+    private readonly payload: Uint8Array,
+  ) {}
+
+  get inFlight(): number {
+    return this.open.size;
+  }
+
+  send(): void {
+    const sentAt = performance.now();
+    const id = this.sender.sendMessage(this.to, this.payload);
+    this.open.set(id, { sentAt, ackMs: -1, deliveryMs: -1 });
+  }
+
+  onAck(ack: ServerAck): void {
+    const now = performance.now();
+    const entry = this.open.get(ack.packetId);
+    if (!entry || entry.ackMs >= 0 || ack.errorMsg || ack.code !== 0) {
+      this.errors++;
+      return;
+    }
+    entry.ackMs = now - entry.sentAt;
+    this.settle(ack.packetId, entry);
+  }
+
+  onDelivered(message: P2PMessage): void {
+    const now = performance.now();
+    const entry = this.open.get(message.packetId);
+    if (!entry || entry.deliveryMs >= 0) {
+      this.errors++;
+      return;
+    }
+    entry.deliveryMs = now - entry.sentAt;
+    this.settle(message.packetId, entry);
+  }
+
+  private settle(id: string, entry: Open): void {
+    if (entry.ackMs < 0 || entry.deliveryMs < 0) return;
+    this.open.delete(id);
+    if (this.recording) {
+      this.ack.push(entry.ackMs);
+      this.delivery.push(entry.deliveryMs);
+    }
+    this.onComplete?.();
+  }
+
+  reset(): void {
+    this.ack = [];
+    this.delivery = [];
+  }
+}
+
+function phase(tracker: Tracker, meter: CpuMeter, load: number): LatencyPhase {
+  const cpu = meter.stop();
+  return {
+    messages: tracker.ack.length,
+    msgsPerSec: Math.round(tracker.ack.length / cpu.wallSeconds),
+    ackMs: percentiles(tracker.ack),
+    deliveryMs: percentiles(tracker.delivery),
+    errors: tracker.errors + tracker.inFlight,
+    clientCpu: cpu.clientCpu,
+    emulatorCpu: cpu.emulatorCpu,
+    loadAvg1m: load,
+  };
+}
+
+/** One message at a time: `count` messages, the next sent when the previous completed. */
+function oneAtATime(tracker: Tracker, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    let left = count;
+    tracker.onComplete = () => {
+      if (--left > 0) tracker.send();
+      else {
+        tracker.onComplete = null;
+        resolve();
+      }
+    };
+    tracker.send();
+  });
+}
+
+/** Keeps `window` messages in flight for `seconds`, then waits for the last ones. */
+function windowed(tracker: Tracker, window: number, seconds: number): Promise<void> {
+  return new Promise((resolve) => {
+    let sending = true;
+    const fill = (): void => {
+      while (sending && tracker.inFlight < window) tracker.send();
+    };
+    tracker.onComplete = () => {
+      if (sending) fill();
+      else if (tracker.inFlight === 0) {
+        tracker.onComplete = null;
+        resolve();
+      }
+    };
+    setTimeout(() => {
+      sending = false;
+      if (tracker.inFlight === 0) resolve();
+    }, seconds * 1000);
+    fill();
+  });
+}
+
+async function runOne(mode: EmulatorMode, opts: Required<LatencyOptions>): Promise<LatencyRun> {
+  const emu = await openEmulator(mode);
+  let tracker: Tracker | null = null;
+  const sender = makeUser(emu, 'lat_sender', { messageDelegate: { handleServerAck: (ack) => tracker?.onAck(ack) } });
+  const receiver = makeUser(emu, 'lat_receiver', {
+    messageDelegate: {
+      handleMessage: (messages) => {
+        for (const m of messages) tracker?.onDelivered(m);
+      },
+    },
+  });
+  try {
+    await Promise.all([sender.login(), receiver.login()]);
+    const t = (tracker = new Tracker(sender, 'lat_receiver', new Uint8Array(opts.payloadBytes).fill(0x62)));
+
+    t.recording = false;
+    await oneAtATime(t, 200);
+    t.recording = true;
+    let meter = new CpuMeter(emu.pid);
+    let load = loadSnapshot().loadAvg1m;
+    meter.start();
+    await oneAtATime(t, opts.samples);
+    const light = phase(t, meter, load);
+
+    t.reset();
+    t.recording = false;
+    await windowed(t, opts.window, 1);
+    t.recording = true;
+    meter = new CpuMeter(emu.pid);
+    load = loadSnapshot().loadAvg1m;
+    meter.start();
+    await windowed(t, opts.window, opts.seconds);
+    const saturation = { window: opts.window, ...phase(t, meter, load) };
+    return { mode, payloadBytes: opts.payloadBytes, light, saturation };
+  } finally {
+    tracker = null;
+    sender.destroy();
+    receiver.destroy();
+    await emu.close();
+  }
+}
+
+export async function runLatencyBench(options: LatencyOptions = {}): Promise<LatencyResult> {
+  const opts: Required<LatencyOptions> = {
+    samples: options.samples ?? 2000,
+    seconds: options.seconds ?? 3,
+    window: options.window ?? 1000,
+    payloadBytes: options.payloadBytes ?? 100,
+    modes: options.modes ?? ['in-process'],
+  };
+  const runs: LatencyRun[] = [];
+  for (const mode of opts.modes) runs.push(await runOne(mode, opts));
+  return { benchmark: 'latency', date: new Date().toISOString(), machine: machineInfo(), runs };
+}
+
+export function parseLatencyArgs(argv: string[]): LatencyOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      samples: { type: 'string' },
+      seconds: { type: 'string' },
+      window: { type: 'string' },
+      payload: { type: 'string' },
+      'emulator-process': { type: 'boolean', default: false },
+      both: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const opts: LatencyOptions = {};
+  if (values.samples !== undefined) opts.samples = Math.round(num('samples', values.samples));
+  if (values.seconds !== undefined) opts.seconds = num('seconds', values.seconds);
+  if (values.window !== undefined) opts.window = Math.round(num('window', values.window));
+  if (values.payload !== undefined) opts.payloadBytes = Math.round(num('payload', values.payload));
+  if (values.both) opts.modes = ['in-process', 'child-process'];
+  else if (values['emulator-process']) opts.modes = ['child-process'];
+  return opts;
+}
+
+if (isMain(import.meta.url)) runMain(() => runLatencyBench(parseLatencyArgs(process.argv.slice(2))));
