@@ -3,6 +3,7 @@
  * messages and SECMSG, and robustness of the decoders against random and corrupted input.
  * Every property runs 10 000 cases; sizes are kept small so the file stays fast.
  */
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import {
   adler32,
@@ -173,16 +174,25 @@ function canon(value: unknown, asSent = false): unknown {
   return value;
 }
 
-function expectRoundTrip<T>(encode: (v: T) => Uint8Array, decode: (b: Uint8Array) => T, value: T): void {
-  expect(canon(decode(encode(value)))).toStrictEqual(canon(value, true));
-}
-
-const errorCodes = new Set<string>(Object.values(ErrorCode));
-
-/** A cheap assertion for hot loops (a jest expect per pushed byte would dominate the run time). */
+/*
+ * Cheap assertions: a jest matcher costs far more than the code under test, and these run
+ * hundreds of thousands of times. On failure `same` still lets jest print its diff.
+ */
 function check(condition: boolean, message: () => string): void {
   if (!condition) throw new Error(message());
 }
+
+function same(actual: unknown, expected: unknown): void {
+  if (isDeepStrictEqual(actual, expected)) return;
+  expect(actual).toStrictEqual(expected);
+  throw new Error('values differ (node:util isDeepStrictEqual)');
+}
+
+function expectRoundTrip<T>(encode: (v: T) => Uint8Array, decode: (b: Uint8Array) => T, value: T): void {
+  same(canon(decode(encode(value))), canon(value, true));
+}
+
+const errorCodes = new Set<string>(Object.values(ErrorCode));
 
 /** Runs `fn`; anything it throws must be a MIMCError with a known code (and one of `allowed`). */
 function onlyMIMCError<T>(fn: () => T, allowed?: readonly string[]): { value?: T; error?: MIMCError } {
@@ -236,13 +246,13 @@ describe('primitives', () => {
       fc.property(rc4Key, bytes(300), bytes(300), (key, a, b) => {
         const cipher = new Rc4(key);
         const ea = cipher.apply(a);
-        expect(ea).toStrictEqual(referenceRc4(key, a));
+        same(ea, referenceRc4(key, a));
         // a second message under the same schedule starts from a fresh state
-        expect(cipher.apply(b)).toStrictEqual(referenceRc4(key, b));
-        expect(rc4(key, ea)).toStrictEqual(a);
+        same(cipher.apply(b), referenceRc4(key, b));
+        same(rc4(key, ea), a);
         // in place
         const copy = Uint8Array.from(a);
-        expect(cipher.apply(copy, copy)).toStrictEqual(ea);
+        same(cipher.apply(copy, copy), ea);
       }),
       RUNS,
     );
@@ -264,8 +274,8 @@ describe('primitives', () => {
       });
     fc.assert(
       fc.property(data, ({ d, start }) => {
-        expect(adler32(d)).toBe(referenceAdler32(d));
-        expect(adler32(d, start)).toBe(referenceAdler32(d.subarray(start)));
+        same(adler32(d), referenceAdler32(d));
+        same(adler32(d, start), referenceAdler32(d.subarray(start)));
       }),
       RUNS,
     );
@@ -297,21 +307,21 @@ describe('frame codec round trip', () => {
             bodies.push(...decoder.push(chunk));
             check(decoder.bufferedBytes < HEAD + decoder.maxBodyLength + CHECKSUM, () => `buffered ${decoder.bufferedBytes}`);
           }
-          expect(decoder.bufferedBytes).toBe(0);
-          expect(bodies).toHaveLength(specs.length);
+          same(decoder.bufferedBytes, 0);
+          same(bodies.length, specs.length);
           specs.forEach((spec, i) => {
             const body = bodies[i]!;
             // the decoder returns the body exactly as sent
-            expect(canon(body)).toStrictEqual(canon(frames[i]!.subarray(HEAD, frames[i]!.length - CHECKSUM)));
+            same(canon(body), canon(frames[i]!.subarray(HEAD, frames[i]!.length - CHECKSUM)));
             const decoded = decodeBody(body, key);
             if (spec === null) {
-              expect(decoded).toBeNull();
+              same(decoded, null);
               return;
             }
-            expect(decoded).not.toBeNull();
+            check(decoded !== null, () => 'a non-empty frame decoded as a pong');
             // ClientHeader.uuid is an int64 on the wire: every int64 comes back exactly
-            expect(canon(decoded!.header)).toStrictEqual(canon(spec.header, true));
-            expect(canon(decoded!.payload)).toStrictEqual(canon(spec.payload));
+            same(canon(decoded!.header), canon(spec.header, true));
+            same(canon(decoded!.payload), canon(spec.payload));
           });
         },
       ),
@@ -324,8 +334,8 @@ describe('frame codec round trip', () => {
       fc.property(u64, text, nonEmptyText, (uuid, resource, id) => {
         const frame = encodeV6Frame(clientHeader(Cmd.PING, uuid, resource, id), new Uint8Array(0), null);
         const decoded = decodeBody(new FrameDecoder().push(frame)[0]!, null)!;
-        expect(decoded.header.uuid).toBe(BigInt.asIntN(64, uuid));
-        expect(BigInt.asUintN(64, decoded.header.uuid)).toBe(uuid);
+        same(decoded.header.uuid, BigInt.asIntN(64, uuid));
+        same(BigInt.asUintN(64, decoded.header.uuid), uuid);
       }),
       RUNS,
     );
@@ -358,8 +368,8 @@ describe('MIMC messages round trip exactly', () => {
     fc.assert(
       fc.property(mimcPacket, fc.option(unknownType, { nil: undefined }), (packet, type) => {
         const decoded = decodeMimcPacket(encodeMimcPacket({ ...packet, type: type ?? 0 }));
-        expect(decoded.type).toBe(0);
-        expect(canon(decoded)).toStrictEqual(canon({ ...packet, type: 0 }, true));
+        same(decoded.type, 0);
+        same(canon(decoded), canon({ ...packet, type: 0 }, true));
       }),
       RUNS,
     );
@@ -378,11 +388,11 @@ describe('SECMSG round trip', () => {
         const frame = encodeSecMsgFrame(h, packet, secKey, bodyKey);
         const decoder = new FrameDecoder();
         const bodies = chunks(frame, plan).flatMap((c) => decoder.push(c));
-        expect(bodies).toHaveLength(1);
+        same(bodies.length, 1);
         const decoded = decodeBody(bodies[0]!, bodyKey)!;
-        expect(canon(decoded.header)).toStrictEqual(canon(h, true));
+        same(canon(decoded.header), canon(h, true));
         const back = decodeSecMsgPayload(decoded.header, decoded.payload, secKey);
-        expect(canon(back)).toStrictEqual(canon(packet, true));
+        same(canon(back), canon(packet, true));
       }),
       RUNS,
     );
@@ -408,10 +418,10 @@ describe('decoders only ever throw MIMCError', () => {
       check(decoder.bufferedBytes <= BUFFER_BOUND, () => `buffered ${decoder.bufferedBytes} > ${BUFFER_BOUND}`);
       if (pushed.error) {
         // failed for good: any further input is refused with a MIMCError
-        expect(onlyMIMCError(() => decoder.push(Uint8Array.of(0xc2))).error).toBeDefined();
-        expect(onlyMIMCError(() => decoder.push(EMPTY_FRAME)).error).toBeDefined();
-        expect(onlyMIMCError(() => decoder.push(new Uint8Array(0))).error).toBeDefined();
-        expect(decoder.bufferedBytes).toBeLessThanOrEqual(BUFFER_BOUND);
+        for (const more of [Uint8Array.of(0xc2), EMPTY_FRAME, new Uint8Array(0)]) {
+          check(onlyMIMCError(() => decoder.push(more)).error !== undefined, () => 'a failed decoder accepted more input');
+        }
+        check(decoder.bufferedBytes <= BUFFER_BOUND, () => `buffered ${decoder.bufferedBytes} > ${BUFFER_BOUND}`);
         return;
       }
       for (const body of pushed.value!) {
@@ -584,16 +594,16 @@ describe('decoders only ever throw MIMCError', () => {
             const last = i === pieces.length - 1;
             const result = onlyMIMCError(() => decoder.push(piece));
             if (!last) {
-              expect(result.error).toBeUndefined();
-              expect(decoder.bufferedBytes).toBeLessThan(HEAD);
+              same(result.error, undefined);
+              check(decoder.bufferedBytes < HEAD, () => `buffered ${decoder.bufferedBytes}`);
               return;
             }
-            expect(result.error?.code).toBe(ErrorCode.FRAME_TOO_LARGE);
-            expect(result.error?.details).toEqual({ bodyLength: declared, maxBodyLength });
-            expect(decoder.bufferedBytes).toBeLessThanOrEqual(HEAD);
+            same(result.error?.code, ErrorCode.FRAME_TOO_LARGE);
+            same(result.error?.details, { bodyLength: declared, maxBodyLength });
+            check(decoder.bufferedBytes <= HEAD, () => `buffered ${decoder.bufferedBytes}`);
           });
           // and it stays failed
-          expect(onlyMIMCError(() => decoder.push(new Uint8Array(16))).error?.code).toBe(ErrorCode.MALFORMED_FRAME);
+          same(onlyMIMCError(() => decoder.push(new Uint8Array(16))).error?.code, ErrorCode.MALFORMED_FRAME);
         },
       ),
       RUNS,
