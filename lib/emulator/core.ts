@@ -7,7 +7,9 @@ import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { ErrorType, PacketType } from '../protocol/constants.js';
 import { encodeP2PMessage, encodeP2TMessage, type P2PMessage, type P2TMessage, type UserRef } from '../protocol/packets.js';
+import { CallbackDispatcher } from './callbacks.js';
 import type { BoundSession, Connection } from './connection.js';
+import { History } from './history.js';
 import { FaultState, type FaultTarget } from './faults.js';
 import type { ResolvedOptions } from './options.js';
 import { Store, type Account, type Delivery, type Topic } from './store.js';
@@ -32,6 +34,9 @@ export interface OnlineRouteResult {
 
 export class EmulatorCore implements FaultTarget {
   readonly store: Store;
+  readonly history: History;
+  /** Message callbacks to the app server; closed with the emulator. */
+  readonly callbacks: CallbackDispatcher;
   readonly faultState = new FaultState();
   readonly stats: EmulatorStats = {
     connections: 0,
@@ -42,6 +47,9 @@ export class EmulatorCore implements FaultTarget {
     rejectedFrames: 0,
     connectionsTotal: 0,
     messagesDropped: 0,
+    callbacksDelivered: 0,
+    callbackFailures: 0,
+    callbacksAbandoned: 0,
   };
   readonly connections = new Set<Connection>();
   /** uuid → resource → the connection bound as (uuid, resource). */
@@ -54,6 +62,13 @@ export class EmulatorCore implements FaultTarget {
     readonly log: Logger,
   ) {
     this.store = new Store(options.app, options.tokenTtlMs, options.offlineStoreLimit);
+    this.history = new History(options.historyLimit);
+    this.callbacks = new CallbackDispatcher(
+      { instant: options.callbackUrl, offline: options.offlineCallbackUrl },
+      { retryDelaysMs: options.callbackRetryDelaysMs, timeoutMs: options.callbackTimeoutMs },
+      this.stats,
+      log.child({ component: 'callbacks' }),
+    );
   }
 
   get app(): EmulatorApp {
@@ -137,16 +152,98 @@ export class EmulatorCore implements FaultTarget {
     return { sequence: 0n, timestamp: BigInt(Date.now()), errorMsg, code };
   }
 
-  /** Stores (if asked) and offers a delivery to the account's eligible bound resources. */
-  private deliver(account: Account, delivery: Delivery, stored: boolean): void {
+  /** Stores (if asked) and offers a delivery to the account's eligible bound resources; returns how many were offered it. */
+  private deliver(account: Account, delivery: Delivery, stored: boolean): number {
     if (stored) this.stats.messagesDropped += account.store.append(delivery);
     const byResource = this.sessionsOf(account);
-    if (!byResource) return;
+    if (!byResource) return 0;
+    let reached = 0;
     for (const [resource, conn] of byResource) {
       if ((delivery.onlyResource === undefined || delivery.onlyResource === resource) && delivery.excludeResource !== resource) {
         conn.offer(delivery, stored);
+        reached++;
       }
     }
+    return reached;
+  }
+
+  /** True when `recipient` blacklisted `sender` (P2P only). */
+  isBlocked(recipient: Account, sender: Account): boolean {
+    return recipient.blacklist.has(sender);
+  }
+
+  /**
+   * Delivers, stores, records and reports one P2P message whatever its origin (TCP or REST push).
+   * `wire` is the MIMCP2PMessage as delivered; `content` its user payload.
+   */
+  private dispatchP2P(m: {
+    sender: Account;
+    recipient: Account;
+    packetId: string;
+    wire: Uint8Array;
+    content: Uint8Array;
+    isStore: boolean;
+    bizType: string | undefined;
+    onlyResource: string | undefined;
+    timestamp: bigint;
+  }): void {
+    const delivery: Delivery = { sequence: m.recipient.nextSequence(), packetId: m.packetId, type: PacketType.P2P_MESSAGE, payload: m.wire, timestamp: m.timestamp };
+    if (m.onlyResource) delivery.onlyResource = m.onlyResource;
+    const reached = this.deliver(m.recipient, delivery, m.isStore);
+    const ts = Number(m.timestamp);
+    if (m.isStore) this.history.recordP2P(m.sender.appAccount, m.recipient.appAccount, m.content, ts, m.bizType);
+    this.stats.messagesRouted++;
+    // Instant when some resource got it; offline when nobody did and it waits in the store.
+    const channel = reached > 0 ? 'instant' : m.isStore ? 'offline' : undefined;
+    if (channel && this.callbacks.enabled(channel)) {
+      this.callbacks.emit(channel, {
+        msgType: channel === 'instant' ? 'NORMAL_MSG' : 'OFFLINE_MSG',
+        fromAppId: this.app.appId,
+        fromAccount: m.sender.appAccount,
+        toAppId: this.app.appId,
+        toAccount: m.recipient.appAccount,
+        payload: Buffer.from(m.content).toString('base64'),
+        timestamp: ts,
+        ...(m.bizType === undefined ? {} : { bizType: m.bizType }),
+      });
+    }
+  }
+
+  /** The P2T counterpart of dispatchP2P; `excludeResource` is the sending resource of the sender. */
+  private dispatchP2T(m: {
+    sender: Account;
+    topic: Topic;
+    packetId: string;
+    wire: Uint8Array;
+    content: Uint8Array;
+    isStore: boolean;
+    bizType: string | undefined;
+    excludeResource: string | undefined;
+    timestamp: bigint;
+  }): void {
+    const offline: string[] = [];
+    for (const member of m.topic.members) {
+      const delivery: Delivery = { sequence: member.nextSequence(), packetId: m.packetId, type: PacketType.P2T_MESSAGE, payload: m.wire, timestamp: m.timestamp };
+      // The sending resource does not get its own group message back; the sender's other resources do.
+      if (member === m.sender && m.excludeResource) delivery.excludeResource = m.excludeResource;
+      const reached = this.deliver(member, delivery, m.isStore);
+      if (reached === 0 && member !== m.sender) offline.push(member.appAccount);
+    }
+    const ts = Number(m.timestamp);
+    if (m.isStore) this.history.recordP2T(m.sender.appAccount, m.topic.id, m.content, ts, m.bizType);
+    this.stats.messagesRouted++;
+    const event = (msgType: string, toAccounts: string[]): Record<string, unknown> => ({
+      msgType,
+      appId: this.app.appId,
+      topicId: m.topic.id,
+      fromAccount: m.sender.appAccount,
+      toAccounts,
+      payload: Buffer.from(m.content).toString('base64'),
+      timestamp: ts,
+      ...(m.bizType === undefined ? {} : { bizType: m.bizType }),
+    });
+    if (this.callbacks.enabled('instant')) this.callbacks.emit('instant', event('NORMAL_TOPIC_MSG', [...m.topic.members].map((a) => a.appAccount)));
+    if (m.isStore && offline.length > 0 && this.callbacks.enabled('offline')) this.callbacks.emit('offline', event('OFFLINE_TOPIC_MSG', offline));
   }
 
   /** `raw` is the serialized message as received; it is forwarded when `from` needs no rewrite. */
@@ -154,24 +251,34 @@ export class EmulatorCore implements FaultTarget {
     if (msg.to.appId !== this.app.appId) return this.refuse(AckCode.BAD_REQUEST, 'to.appId is not this app');
     if (msg.to.appAccount.length === 0) return this.refuse(AckCode.BAD_REQUEST, 'to.appAccount is empty');
     const recipient = this.store.account(msg.to.appAccount);
+    if (this.isBlocked(recipient, session.account)) return this.refuse(AckCode.FORBIDDEN, 'the recipient blacklisted the sender');
     const timestamp = BigInt(Date.now());
-    const payload = this.honestSender(session, msg.from) ? raw : encodeP2PMessage({ ...msg, from: this.authenticatedSender(session) });
-    const delivery: Delivery = { sequence: recipient.nextSequence(), packetId, type: PacketType.P2P_MESSAGE, payload, timestamp };
-    if (msg.to.resource) delivery.onlyResource = msg.to.resource;
-    this.deliver(recipient, delivery, msg.isStore === true);
-    this.stats.messagesRouted++;
+    const wire = this.honestSender(session, msg.from) ? raw : encodeP2PMessage({ ...msg, from: this.authenticatedSender(session) });
+    this.dispatchP2P({
+      sender: session.account,
+      recipient,
+      packetId,
+      wire,
+      content: msg.payload,
+      isStore: msg.isStore === true,
+      bizType: msg.bizType,
+      onlyResource: msg.to.resource || undefined,
+      timestamp,
+    });
     return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK };
   }
 
   /**
    * An online message: handed at once to the recipient's bound resources (or to `to.resource`
-   * only), never stored, no sequence. An offline or never-seen recipient is not an error (the
-   * ack says "accepted", not "delivered"); a bad recipient gets code 400.
+   * only), never stored, no sequence, no history, no callback. An offline or never-seen
+   * recipient is not an error (the ack says "accepted", not "delivered"); a bad recipient gets
+   * code 400, a recipient who blacklisted the sender 403.
    */
   routeOnline(session: BoundSession, packetId: string, msg: P2PMessage, raw: Uint8Array): OnlineRouteResult {
     if (msg.to.appId !== this.app.appId) return { code: AckCode.BAD_REQUEST, errorMsg: 'to.appId is not this app' };
     if (msg.to.appAccount.length === 0) return { code: AckCode.BAD_REQUEST, errorMsg: 'to.appAccount is empty' };
     const recipient = this.store.findAccount(msg.to.appAccount);
+    if (recipient && this.isBlocked(recipient, session.account)) return { code: AckCode.FORBIDDEN, errorMsg: 'the recipient blacklisted the sender' };
     const byResource = recipient && this.sessionsOf(recipient);
     this.stats.messagesRouted++;
     if (!byResource) return { code: AckCode.OK, errorMsg: '' };
@@ -189,15 +296,70 @@ export class EmulatorCore implements FaultTarget {
     if (!topic) return this.refuse(AckCode.NOT_FOUND, 'topic not found');
     if (!topic.members.has(session.account)) return this.refuse(AckCode.FORBIDDEN, 'sender is not a member of the topic');
     const timestamp = BigInt(Date.now());
-    const payload = this.honestSender(session, msg.from) ? raw : encodeP2TMessage({ ...msg, from: this.authenticatedSender(session) });
-    for (const member of topic.members) {
-      const delivery: Delivery = { sequence: member.nextSequence(), packetId, type: PacketType.P2T_MESSAGE, payload, timestamp };
-      // The sending resource does not get its own group message back; the sender's other resources do.
-      if (member === session.account) delivery.excludeResource = session.resource;
-      this.deliver(member, delivery, msg.isStore === true);
-    }
-    this.stats.messagesRouted++;
+    const wire = this.honestSender(session, msg.from) ? raw : encodeP2TMessage({ ...msg, from: this.authenticatedSender(session) });
+    this.dispatchP2T({
+      sender: session.account,
+      topic,
+      packetId,
+      wire,
+      content: msg.payload,
+      isStore: msg.isStore === true,
+      bizType: msg.bizType,
+      excludeResource: session.resource,
+      timestamp,
+    });
     return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // REST push (the caller checked credentials, recipients and the blacklist)
+
+  /** Sends `content` as `fromAccount`/`fromResource` to one account; returns the new packet id. */
+  pushP2P(from: Account, fromResource: string, to: Account, content: Uint8Array, isStore: boolean, bizType: string | undefined): string {
+    const packetId = this.nextId();
+    const message: P2PMessage = {
+      from: { appId: this.app.appId, appAccount: from.appAccount, uuid: from.uuid, resource: fromResource },
+      to: { appId: this.app.appId, appAccount: to.appAccount, uuid: to.uuid, resource: '' },
+      payload: content,
+      isStore,
+    };
+    if (bizType !== undefined) message.bizType = bizType;
+    this.dispatchP2P({
+      sender: from,
+      recipient: to,
+      packetId,
+      wire: encodeP2PMessage(message),
+      content,
+      isStore,
+      bizType,
+      onlyResource: undefined,
+      timestamp: BigInt(Date.now()),
+    });
+    return packetId;
+  }
+
+  /** Sends `content` to every member of the topic (the sender need not be one); returns the new packet id. */
+  pushP2T(from: Account, fromResource: string, topic: Topic, content: Uint8Array, isStore: boolean, bizType: string | undefined): string {
+    const packetId = this.nextId();
+    const message: P2TMessage = {
+      from: { appId: this.app.appId, appAccount: from.appAccount, uuid: from.uuid, resource: fromResource },
+      to: { appId: this.app.appId, topicId: topic.id },
+      payload: content,
+      isStore,
+    };
+    if (bizType !== undefined) message.bizType = bizType;
+    this.dispatchP2T({
+      sender: from,
+      topic,
+      packetId,
+      wire: encodeP2TMessage(message),
+      content,
+      isStore,
+      bizType,
+      excludeResource: fromResource || undefined,
+      timestamp: BigInt(Date.now()),
+    });
+    return packetId;
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /**
  * The HTTP side of the emulator on one port: the token service (/api/account/token), the
- * resolver (/gslb/) and a JSON admin API (/admin/...). Every answer uses MIMC's envelope
+ * resolver (/gslb/), a JSON admin API (/admin/...) and MIMC's REST API (/api/..., rest.ts).
+ * Every answer uses MIMC's envelope
  * {code, message, data}; request errors keep HTTP 200 and put the error in `code`, as MIMC does.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -8,7 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { CHID } from '../protocol/constants.js';
 import type { EmulatorCore } from './core.js';
-import { parseJsonExact, stringify, toBigId } from './json.js';
+import { HttpCode, HttpError, checkAccountName, envelope, readJsonObject, stringList } from './http-util.js';
+import { toBigId } from './json.js';
+import { RestApi } from './rest.js';
 import type { Topic } from './store.js';
 import type { EmulatorFaults } from './types.js';
 
@@ -16,11 +19,7 @@ export const TOKEN_PATH = '/api/account/token';
 export const RESOLVER_PATH = '/gslb/';
 export const ADMIN_PATH = '/admin';
 
-const MAX_BODY = 64 * 1024;
-const MAX_ACCOUNT_LENGTH = 256;
-
-/** Error codes in the body envelope (MIMC documents none; these follow HTTP meanings). */
-export const HttpCode = { OK: 200, BAD_REQUEST: 400, UNAUTHORIZED: 401, NOT_FOUND: 404, METHOD_NOT_ALLOWED: 405, TOO_LARGE: 413 } as const;
+export { checkAccountName } from './http-util.js';
 
 export interface HttpDeps {
   core: EmulatorCore;
@@ -28,20 +27,6 @@ export interface HttpDeps {
   /** host:port the resolver advertises for the frontend. */
   frontendAddress(): string;
   restartFrontend(): Promise<void>;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-    readonly status = 200,
-  ) {
-    super(message);
-  }
-}
-
-function envelope(code: number, message: string, data: unknown): string {
-  return stringify({ code, message, data });
 }
 
 /** The token-service success body for an account: exactly the types the Go SDK asserts. */
@@ -60,51 +45,6 @@ export function tokenBody(core: EmulatorCore, appAccount: string): string {
     feDomainName: app.feDomainName,
     regionBucket: 0,
   });
-}
-
-export function checkAccountName(value: unknown, field = 'appAccount'): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ACCOUNT_LENGTH) {
-    throw new HttpError(HttpCode.BAD_REQUEST, `${field} must be a non-empty string of at most ${MAX_ACCOUNT_LENGTH} characters`);
-  }
-  return value;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(new HttpError(HttpCode.TOO_LARGE, 'request body too large', 413));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const text = await readBody(req);
-  if (text.trim().length === 0) return {};
-  let value: unknown;
-  try {
-    value = parseJsonExact(text);
-  } catch {
-    throw new HttpError(HttpCode.BAD_REQUEST, 'request body is not JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new HttpError(HttpCode.BAD_REQUEST, 'request body must be a JSON object');
-  return value as Record<string, unknown>;
-}
-
-function stringList(value: unknown, field: string): string[] {
-  if (value === undefined) return [];
-  const list = typeof value === 'string' ? value.split(',').filter((s) => s.length > 0) : value;
-  if (!Array.isArray(list)) throw new HttpError(HttpCode.BAD_REQUEST, `${field} must be an array of strings or a comma-separated string`);
-  return list.map((v) => checkAccountName(v, field));
 }
 
 function optionalAccount(body: Record<string, unknown>): string | undefined {
@@ -126,13 +66,16 @@ function topicView(topic: Topic): unknown {
 
 export class HttpService {
   private server: Server | null = null;
+  private readonly rest: RestApi;
   port = 0;
 
   constructor(
     private readonly deps: HttpDeps,
     private readonly host: string,
     private readonly requestedPort: number,
-  ) {}
+  ) {
+    this.rest = new RestApi(deps.core);
+  }
 
   async listen(): Promise<void> {
     const server = createServer((req, res) => {
@@ -178,7 +121,7 @@ export class HttpService {
     const message = err instanceof Error ? err.message : String(err);
     // MIMCErrors from the core (unknown topic, bad argument) are the caller's fault.
     const known = typeof err === 'object' && err !== null && 'code' in err && typeof (err as { code: unknown }).code === 'string';
-    if (!known) this.deps.core.log.error({ err: message }, 'admin request failed');
+    if (!known) this.deps.core.log.error({ err: message }, 'HTTP request failed');
     this.send(res, 200, envelope(known ? HttpCode.BAD_REQUEST : 500, message, null));
   }
 
@@ -198,6 +141,10 @@ export class HttpService {
     }
     if (path === ADMIN_PATH || path.startsWith(`${ADMIN_PATH}/`)) {
       await this.admin(method, path.slice(ADMIN_PATH.length).split('/').filter((s) => s.length > 0).map(decodeURIComponent), url, req, res);
+      return;
+    }
+    if (path.startsWith('/api/')) {
+      this.send(res, 200, await this.rest.handle(method, url, req));
       return;
     }
     throw new HttpError(HttpCode.NOT_FOUND, 'not found', 404);

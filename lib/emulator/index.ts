@@ -45,6 +45,10 @@ class EmulatorImpl implements Emulator {
     return `http://${this.publicHost}:${this.http.port}${ADMIN_PATH}`;
   }
 
+  get restUrl(): string {
+    return `http://${this.publicHost}:${this.http.port}`;
+  }
+
   get frontend(): { host: string; port: number } {
     return { host: this.core.options.host, port: this.fe.port };
   }
@@ -90,6 +94,14 @@ class EmulatorImpl implements Emulator {
     return this.core.store.findAccount(appAccount)?.store.size ?? 0;
   }
 
+  setCallbackUrls(urls: { instant?: string; offline?: string }): void {
+    this.core.callbacks.setUrls(urls);
+  }
+
+  get pendingCallbacks(): number {
+    return this.core.callbacks.pending;
+  }
+
   restartFrontend(): Promise<void> {
     if (this.closing) return Promise.reject(new Error('emulator is closed'));
     this.restarting ??= (async () => {
@@ -107,6 +119,7 @@ class EmulatorImpl implements Emulator {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.restarting?.catch(() => undefined);
+      this.core.callbacks.close();
       await Promise.all([this.fe.close(), this.http.close()]);
       this.core.faultState.reset();
       this.core.log.info('emulator closed');

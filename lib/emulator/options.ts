@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { DEFAULT_MAX_FRAME_BODY } from '../protocol/constants.js';
 import { parseUint64 } from '../protocol/int64.js';
+import { parseCallbackUrl } from './callbacks.js';
 import type { EmulatorApp, EmulatorOptions } from './types.js';
 
 /** Development credentials; they only mean something to this emulator. */
@@ -26,6 +27,34 @@ export interface ResolvedOptions {
   bindTimeoutMs: number;
   maxQueuedBytes: number;
   logger: Logger;
+  callbackUrl: string | undefined;
+  offlineCallbackUrl: string | undefined;
+  callbackRetryDelaysMs: number[];
+  callbackTimeoutMs: number;
+  historyLimit: number;
+  maxPushPayloadBytes: number;
+  maxTopicMembers: number;
+}
+
+/** MIMC's documented callback retry schedule: +5 s, +30 s, +5 min. */
+export const CALLBACK_RETRY_DELAYS_MS: readonly number[] = [5_000, 30_000, 300_000];
+
+function delays(value: number[] | undefined): number[] {
+  if (value === undefined) return [...CALLBACK_RETRY_DELAYS_MS];
+  if (!Array.isArray(value) || value.some((d) => !Number.isInteger(d) || d < 0 || d > 0x7fffffff)) {
+    throw invalid('emulator option callbackRetryDelaysMs must be an array of integers in [0, 2^31)');
+  }
+  return [...value];
+}
+
+function url(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    parseCallbackUrl(value);
+  } catch {
+    throw invalid(`emulator option ${name} must be an absolute http: or https: URL`);
+  }
+  return value;
 }
 
 function invalid(message: string): MIMCError {
@@ -70,5 +99,12 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     bindTimeoutMs: integer('bindTimeoutMs', options.bindTimeoutMs, 10_000, 1, 0x7fffffff),
     maxQueuedBytes: integer('maxQueuedBytes', options.maxQueuedBytes, 8 * 1024 * 1024, 1024),
     logger: options.logger ?? pino({ level: 'silent' }),
+    callbackUrl: url('callbackUrl', options.callbackUrl),
+    offlineCallbackUrl: url('offlineCallbackUrl', options.offlineCallbackUrl ?? options.callbackUrl),
+    callbackRetryDelaysMs: delays(options.callbackRetryDelaysMs),
+    callbackTimeoutMs: integer('callbackTimeoutMs', options.callbackTimeoutMs, 5_000, 1, 0x7fffffff),
+    historyLimit: integer('historyLimit', options.historyLimit, 10_000, 1),
+    maxPushPayloadBytes: integer('maxPushPayloadBytes', options.maxPushPayloadBytes, 10 * 1024, 1),
+    maxTopicMembers: integer('maxTopicMembers', options.maxTopicMembers, 500, 1),
   };
 }

@@ -91,6 +91,8 @@ export class Account {
   readonly store: OfflineStore;
   /** Most recent tokens first-in-first-out, to expire them or forget old ones. */
   readonly tokens: string[] = [];
+  /** Accounts this one blacklisted: their P2P messages to it are refused. */
+  readonly blacklist = new Set<Account>();
 
   constructor(
     readonly appAccount: string,
@@ -126,7 +128,10 @@ export interface TokenRecord {
 export interface Topic {
   id: bigint;
   owner: Account;
+  /** Insertion-ordered; the owner is listed first in REST views whatever its position here. */
   members: Set<Account>;
+  name: string;
+  bulletin: string;
 }
 
 export type TokenLookup = { status: 'ok'; record: TokenRecord } | { status: 'expired'; record: TokenRecord } | { status: 'unknown' };
@@ -189,15 +194,24 @@ export class Store {
     return record.expiresAt <= this.now();
   }
 
-  createTopic(owner: Account, members: Account[]): Topic {
+  createTopic(owner: Account, members: Account[], name = ''): Topic {
     let id = randomBigId();
     while (this.topics.has(id)) id = randomBigId();
-    const topic: Topic = { id, owner, members: new Set([owner, ...members]) };
+    const topic: Topic = { id, owner, members: new Set([owner, ...members]), name, bulletin: '' };
     this.topics.set(id, topic);
     return topic;
   }
 
   topic(id: bigint): Topic | undefined {
     return this.topics.get(id);
+  }
+
+  deleteTopic(id: bigint): boolean {
+    return this.topics.delete(id);
+  }
+
+  /** Topics the account is a member of, in creation order. */
+  topicsOf(account: Account): Topic[] {
+    return [...this.topics.values()].filter((t) => t.members.has(account));
   }
 }

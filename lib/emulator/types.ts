@@ -37,6 +37,20 @@ export interface EmulatorOptions {
   maxQueuedBytes?: number;
   /** pino logger; default silent. Tokens, keys, secrets and payload bytes are never logged. */
   logger?: Logger;
+  /** Instant message callback URL (NORMAL_MSG, NORMAL_TOPIC_MSG); default none. */
+  callbackUrl?: string;
+  /** Offline message callback URL (OFFLINE_MSG, OFFLINE_TOPIC_MSG); default `callbackUrl`. */
+  offlineCallbackUrl?: string;
+  /** Delay before each callback retry; one entry per retry. Default MIMC's [5000, 30000, 300000]. */
+  callbackRetryDelaysMs?: number[];
+  /** A callback attempt without an answer after this long failed; default 5000 ms. */
+  callbackTimeoutMs?: number;
+  /** History entries kept per conversation (P2P pair or topic); default 10 000. */
+  historyLimit?: number;
+  /** Largest decoded payload of a REST push; default 10 240 bytes (the SDKs' MIMC_MAX_PAYLOAD_SIZE). */
+  maxPushPayloadBytes?: number;
+  /** Most members of a topic created or grown through the REST API; default 500. */
+  maxTopicMembers?: number;
 }
 
 export interface EmulatorApp {
@@ -64,6 +78,12 @@ export interface EmulatorStats {
   connectionsTotal: number;
   /** Extension: stored or queued messages dropped because a limit was reached. */
   messagesDropped: number;
+  /** Callback events the app server answered with HTTP 200. */
+  callbacksDelivered: number;
+  /** Failed callback attempts (non-200, network error, timeout), retries included. */
+  callbackFailures: number;
+  /** Callback events given up after the last retry. */
+  callbacksAbandoned: number;
 }
 
 export interface EmulatorFaults {
@@ -94,6 +114,8 @@ export interface Emulator {
   readonly resolverUrl: string;
   /** http://host:P/admin */
   readonly adminUrl: string;
+  /** http://host:P — the base URL of the REST API (`MIMCRestClient`'s `baseUrl`). */
+  readonly restUrl: string;
   readonly frontend: { host: string; port: number };
   /** Extension: "host:port" of the frontend exactly as the resolver hands it out (IPv6 in brackets). */
   frontendAddress(): string;
@@ -114,6 +136,10 @@ export interface Emulator {
   readonly faults: EmulatorFaults;
   /** Closes every TCP connection and the listener, then listens again on the same port; state is kept. */
   restartFrontend(): Promise<void>;
-  /** Releases every socket, server and timer. Idempotent. */
+  /** Changes the callback URLs at run time (undefined turns a channel off; `offline` does not default to `instant` here). */
+  setCallbackUrls(urls: { instant?: string; offline?: string }): void;
+  /** Callback events neither delivered nor given up yet. */
+  readonly pendingCallbacks: number;
+  /** Releases every socket, server and timer (pending callback retries included). Idempotent. */
   close(): Promise<void>;
 }
