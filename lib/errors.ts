@@ -45,6 +45,10 @@ export const ErrorCode = {
   ABORTED: 'ERR_ABORTED',
   /** An HTTP call returned an error. */
   HTTP_ERROR: 'ERR_HTTP',
+  /** An HTTP request got no complete answer within its timeout. */
+  HTTP_TIMEOUT: 'ERR_HTTP_TIMEOUT',
+  /** A MIMC REST call was answered with an error envelope (`details.code` is MIMC's code, e.g. 401, 403, 404, 500). */
+  API_ERROR: 'ERR_API',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
