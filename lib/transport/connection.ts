@@ -38,6 +38,8 @@ export class FrameConnection {
   private closedError: MIMCError | undefined;
   private isClosed = false;
   private readPaused = false;
+  /** Frames decoded after reading was paused mid-chunk; dispatched (first) on resume. */
+  private held: Uint8Array[] = [];
   /** Monotonic time (ms) of the last byte received. */
   lastReceivedAt = 0;
   /** Monotonic time (ms) of the last frame handed to the socket. */
@@ -120,7 +122,8 @@ export class FrameConnection {
     if (this.isClosed || !this.readPaused) return;
     this.readPaused = false;
     this.lastReceivedAt = performance.now();
-    this.socket.resume();
+    this.dispatch(this.held.splice(0));
+    if (!this.readPaused && !this.isClosed) this.socket.resume();
   }
 
   get readingPaused(): boolean {
@@ -146,11 +149,20 @@ export class FrameConnection {
       this.close(MIMCError.is(err) ? err : new MIMCError(ErrorCode.MALFORMED_FRAME, 'undecodable input', { cause: err }));
       return;
     }
-    for (const body of bodies) {
-      if (this.isClosed) return;
-      this.sink.onFrame(body);
-    }
+    this.dispatch(bodies);
   };
+
+  /** Hands frames to the sink until it pauses reading: the rest waits, so a pause bounds what the sink gets. */
+  private dispatch(bodies: Uint8Array[]): void {
+    for (let i = 0; i < bodies.length; i++) {
+      if (this.isClosed) return;
+      if (this.readPaused) {
+        this.held.push(...bodies.slice(i));
+        return;
+      }
+      this.sink.onFrame(bodies[i]!);
+    }
+  }
 
   private readonly handleError = (err: Error): void => {
     if (this.closedError === undefined && !this.isClosed) {
@@ -169,6 +181,7 @@ export class FrameConnection {
     if (this.isClosed) return;
     this.isClosed = true;
     this.queue.length = 0;
+    this.held.length = 0;
     this.socket.off('data', this.handleData);
     // keep the 'error' listener: a late socket error must never become an uncaught exception
     this.socket.off('close', this.handleClose);
