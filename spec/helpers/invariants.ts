@@ -116,6 +116,26 @@ export function logCapture(level = 'trace'): { logger: Logger; text(): string; r
   return { logger: createLogger({ level, destination: sink }), text: () => chunks.join(''), records };
 }
 
+/**
+ * What the emulator holds back for `appAccount`: bytes its sockets did not hand to the kernel yet,
+ * messages waiting in its live queues, and whether a writer is blocked (socket.write said false).
+ * Proof that TCP backpressure reached the server. Reads emulator internals (no public gauge).
+ */
+export function serverBacklog(emulator: Emulator, appAccount: string): { socketBytes: number; liveMessages: number; blocked: boolean } {
+  type Conn = { appAccount?: string; socket: { writableLength: number }; delivery?: { live?: unknown[] }; writer?: { blocked?: boolean } };
+  const core = (emulator as unknown as { core?: { connections?: Set<Conn> } }).core;
+  if (!core?.connections) throw new Error('emulator internals changed: no core.connections');
+  const out = { socketBytes: 0, liveMessages: 0, blocked: false };
+  for (const conn of core.connections) {
+    if (conn.appAccount !== appAccount) continue;
+    if (!Array.isArray(conn.delivery?.live) || typeof conn.writer?.blocked !== 'boolean') throw new Error('emulator internals changed: no delivery.live / writer.blocked');
+    out.socketBytes += conn.socket.writableLength;
+    out.liveMessages += conn.delivery.live.length;
+    out.blocked ||= conn.writer.blocked;
+  }
+  return out;
+}
+
 // ---- MCUser internals the bounds are read from ----------------------------------------------------
 
 interface UserInternals {
@@ -181,6 +201,8 @@ export interface Tracked {
   /** Whether the user should be online when the scenario settles (false after logout/kick the scenario keeps). */
   wantOnline: boolean;
   loginErrors: string[];
+  /** statusChange events: online/offline with the reason type. */
+  statuses: Array<{ online: boolean; type?: string }>;
   peaks: { pending: number; deliveries: number; dedup: number; writeQueue: number };
 }
 
@@ -304,6 +326,11 @@ export class Harness {
       const record = tracked.sends.get(message.packetId);
       if (record) record.timeoutEvents += 1;
     });
+    user.on('statusChange', (change) => {
+      late(`statusChange ${change.isOnline}`);
+      tracked.statuses.push({ online: change.isOnline, ...(change.errorType === undefined ? {} : { type: change.errorType }) });
+    });
+    user.on('stateChange', (state) => late(`stateChange to ${state}`));
     user.on('message', (m) => received([m], tracked.deliveredEvents));
     user.on('groupMessage', (m) => received([m], tracked.deliveredEvents));
     tracked = {
@@ -318,6 +345,7 @@ export class Harness {
       destroyed: false,
       wantOnline: true,
       loginErrors: [],
+      statuses: [],
       peaks: { pending: 0, deliveries: 0, dedup: 0, writeQueue: 0 },
     };
     this.hookDeliveryQueue(tracked);
@@ -382,6 +410,25 @@ export class Harness {
   /** sendMessage, recorded; undefined when the SDK refused synchronously (not logged in, closed, full). */
   send(from: Tracked, toAccount: string, options: { isStore?: boolean; size?: number } = {}): string | undefined {
     return this.record(from, 'p2p', toAccount, options, (payload, isStore) => from.user.sendMessage(toAccount, payload, { isStore }));
+  }
+
+  /**
+   * sendMessageAndWait, recorded; resolves with 'acked' or the MIMCError code it rejected with.
+   * (Its packet id is read from the pending table, where the send has just put it.)
+   */
+  sendAndWait(from: Tracked, toAccount: string, options: { isStore?: boolean; size?: number } = {}): Promise<string> {
+    let waiting: Promise<unknown> = Promise.resolve();
+    const id = this.record(from, 'p2p', toAccount, options, (payload, isStore) => {
+      waiting = from.user.sendMessageAndWait(toAccount, payload, { isStore });
+      const slots = (from.user as unknown as { pending: { slots?: Map<string, unknown> } }).pending.slots;
+      if (!(slots instanceof Map)) throw new Error('MCUser internals changed: no pending.slots map');
+      return [...slots.keys()].at(-1)!;
+    });
+    if (id === undefined) return Promise.resolve('refused');
+    return waiting.then(
+      () => 'acked',
+      (err: unknown) => (err && typeof err === 'object' && 'code' in err ? String((err as { code: unknown }).code) : String(err)),
+    );
   }
 
   sendGroup(from: Tracked, topicId: bigint, options: { isStore?: boolean; size?: number } = {}): string | undefined {
