@@ -29,3 +29,4 @@ export type {
   CloseReport,
 } from './user/types.js';
 export { MIMCError, ErrorCode } from './errors.js';
+export * from './rest/index.js';

@@ -1,0 +1,30 @@
+/** MIMC's server-side REST API: the client, the token endpoint handler and the callback receiver. */
+export { MIMCRestClient, DEFAULT_REST_BASE_URL, MAX_PUSH_PAYLOAD_BYTES, MAX_HISTORY_WINDOW_MS } from './client.js';
+export { createTokenHandler, type TokenHandlerOptions, type NodeRequestHandler } from './token-handler.js';
+export {
+  createCallbackHandler,
+  parseCallbackEvent,
+  toCallbackEvent,
+  type CallbackEvent,
+  type P2PCallbackEvent,
+  type TopicCallbackEvent,
+  type CallbackHandlerOptions,
+} from './callback-handler.js';
+export type {
+  MIMCRestClientOptions,
+  RestRequestOptions,
+  RestActor,
+  RestToken,
+  PushContent,
+  TopicInfo,
+  TopicMember,
+  TopicDetail,
+  TopicUpdate,
+  RestTime,
+  HistoryMessage,
+  HistoryPage,
+  P2PConversation,
+  TimeRange,
+  CountRange,
+  SequenceRange,
+} from './types.js';

@@ -1,0 +1,69 @@
+/** Small node:http helpers shared by the token and callback handlers. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** A request body larger than the cap. */
+export class BodyTooLarge extends Error {}
+
+/**
+ * The request body as bytes, at most `limit` of them. A body already read by a framework
+ * (`req.body` as a Buffer or string, e.g. express.raw/express.text) is used as it is; a parsed
+ * object is returned as `parsed` (its large integers may already have lost precision).
+ */
+export async function readRequestBody(req: IncomingMessage, limit: number): Promise<{ raw: Buffer } | { parsed: unknown }> {
+  const framework = (req as IncomingMessage & { body?: unknown }).body;
+  if (Buffer.isBuffer(framework)) {
+    if (framework.length > limit) throw new BodyTooLarge();
+    return { raw: framework };
+  }
+  if (typeof framework === 'string') {
+    const raw = Buffer.from(framework, 'utf8');
+    if (raw.length > limit) throw new BodyTooLarge();
+    return { raw };
+  }
+  if (framework !== undefined && framework !== null && typeof framework === 'object' && req.readableEnded) return { parsed: framework };
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw new BodyTooLarge();
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) {
+        // The rest is read and dropped so that the answer can still be written.
+        failed = true;
+        chunks.length = 0;
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!failed) resolve({ raw: Buffer.concat(chunks) });
+    });
+    req.on('error', (err) => {
+      if (!failed) reject(err);
+    });
+  });
+}
+
+/** Writes a JSON answer (no-op when an answer was already started). */
+export function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.writableEnded) return;
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(body);
+}
+
+/** MIMC's envelope for an answer of ours. */
+export function envelopeText(code: number, message: string): string {
+  return JSON.stringify({ code, message, data: null });
+}
