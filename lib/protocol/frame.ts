@@ -3,18 +3,27 @@ import { adler32 } from './adler32.js';
 import { CHECKSUM_LENGTH, DEFAULT_MAX_FRAME_BODY, HEAD_LENGTH, MAGIC, VERSION } from './constants.js';
 
 /**
+ * Completes a frame whose body is already in place at `frame[8, frame.length - 4)`: writes the
+ * head and the checksum. Lets encoders lay out a whole frame in one buffer without a copy.
+ */
+export function sealFrame(frame: Uint8Array): Uint8Array {
+  const bodyLength = frame.length - HEAD_LENGTH - CHECKSUM_LENGTH;
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  view.setUint16(0, MAGIC);
+  view.setUint16(2, VERSION);
+  view.setUint32(4, bodyLength);
+  view.setUint32(HEAD_LENGTH + bodyLength, adler32(frame, 0, HEAD_LENGTH + bodyLength));
+  return frame;
+}
+
+/**
  * Wraps a (possibly encrypted) body into a frame: head(8) | body | adler32(head+body).
  * The body is copied once into the frame buffer.
  */
 export function encodeFrame(body: Uint8Array): Uint8Array {
   const frame = new Uint8Array(HEAD_LENGTH + body.length + CHECKSUM_LENGTH);
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  view.setUint16(0, MAGIC);
-  view.setUint16(2, VERSION);
-  view.setUint32(4, body.length);
   frame.set(body, HEAD_LENGTH);
-  view.setUint32(HEAD_LENGTH + body.length, adler32(frame, 0, HEAD_LENGTH + body.length));
-  return frame;
+  return sealFrame(frame);
 }
 
 /** The empty frame (bodyLen 0): the server's pong, and a ping in the C++ SDK. */

@@ -19,13 +19,22 @@ export function deriveBodyKey(challenge: string, udid: string): Uint8Array {
   return rc4(utf8.encode(challenge), utf8.encode(secondHalf(challenge) + secondHalf(udid)));
 }
 
+// A connection uses one security key for every frame: keep the last one decoded (never handed out).
+let lastSecurityKey: string | undefined;
+let lastSecret = new Uint8Array(0);
+
 /** The key of a SECMSG payload: base64-decoded security key + '_' + the frame header id. */
 export function derivePayloadKey(securityKey: string, headerId: string): Uint8Array {
-  const secret = Buffer.from(securityKey, 'base64');
-  const suffix = utf8.encode(`_${headerId}`);
-  const key = new Uint8Array(secret.length + suffix.length);
+  if (securityKey !== lastSecurityKey) {
+    lastSecret = Buffer.from(securityKey, 'base64');
+    lastSecurityKey = securityKey;
+  }
+  const secret = lastSecret;
+  // byteLength counts an unpaired surrogate as the 3 bytes of the U+FFFD that encodeInto writes
+  const key = new Uint8Array(secret.length + 1 + Buffer.byteLength(headerId, 'utf8'));
   key.set(secret, 0);
-  key.set(suffix, secret.length);
+  key[secret.length] = 0x5f; // '_'
+  utf8.encodeInto(headerId, key.subarray(secret.length + 1));
   return key;
 }
 

@@ -8,6 +8,7 @@ import {
   BIND_KICK,
   BIND_METHOD,
   BODY_HEADER_LENGTH,
+  CHECKSUM_LENGTH,
   CHID,
   CONN_OS,
   CONN_SDK,
@@ -15,10 +16,11 @@ import {
   Cipher,
   Cmd,
   DirFlag,
+  HEAD_LENGTH,
   PAYLOAD_TYPE_PROTOBUF,
   SERVER,
 } from './constants.js';
-import { encodeFrame } from './frame.js';
+import { sealFrame } from './frame.js';
 import { fromLong, toLong } from './int64.js';
 import { derivePayloadKey } from './keys.js';
 import { Rc4, rc4 } from './rc4.js';
@@ -186,7 +188,8 @@ function wellFormed(s: string): string {
  */
 function present<T extends object>(fields: T): T {
   const out = {} as Record<string, unknown>;
-  for (const [k, v] of Object.entries(fields)) {
+  for (const k in fields) {
+    const v: unknown = fields[k];
     if (v !== undefined) out[k] = typeof v === 'string' ? wellFormed(v) : v;
   }
   return out as T;
@@ -258,23 +261,49 @@ export function decodeHeader(bytes: Uint8Array): ClientHeader {
   return header;
 }
 
-/** Plain body: payloadType | headerLen | payloadLen | header | payload; encrypted in place when a key is given. */
-export function encodeBody(header: ClientHeader, payload: Uint8Array, bodyKey: Rc4 | null): Uint8Array {
+function encodeHeaderChecked(header: ClientHeader): Uint8Array {
   const headerBytes = encodeHeader(header);
   if (headerBytes.length > 0xffff) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'client header too large');
-  const body = new Uint8Array(BODY_HEADER_LENGTH + headerBytes.length + payload.length);
+  return headerBytes;
+}
+
+/**
+ * Writes the plain body payloadType | headerLen | payloadLen | header | payload into `body`,
+ * which has exactly its size. With a `payloadKey` the payload is RC4-encrypted on the way in.
+ * Then, with a `bodyKey`, encrypts the whole body in place.
+ */
+function writeBody(body: Uint8Array, headerBytes: Uint8Array, payload: Uint8Array, payloadKey: Uint8Array | null, bodyKey: Rc4 | null): void {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   view.setUint16(0, PAYLOAD_TYPE_PROTOBUF);
   view.setUint16(2, headerBytes.length);
   view.setUint32(4, payload.length);
   body.set(headerBytes, BODY_HEADER_LENGTH);
-  body.set(payload, BODY_HEADER_LENGTH + headerBytes.length);
-  return bodyKey ? bodyKey.apply(body, body) : body;
+  const payloadAt = BODY_HEADER_LENGTH + headerBytes.length;
+  if (payloadKey) rc4(payloadKey, payload, body.subarray(payloadAt));
+  else body.set(payload, payloadAt);
+  if (bodyKey) bodyKey.apply(body, body);
+}
+
+/** Plain body: payloadType | headerLen | payloadLen | header | payload; encrypted in place when a key is given. */
+export function encodeBody(header: ClientHeader, payload: Uint8Array, bodyKey: Rc4 | null): Uint8Array {
+  const headerBytes = encodeHeaderChecked(header);
+  const body = new Uint8Array(BODY_HEADER_LENGTH + headerBytes.length + payload.length);
+  writeBody(body, headerBytes, payload, null, bodyKey);
+  return body;
+}
+
+/** A whole frame laid out in one buffer: no intermediate body or encrypted payload is allocated. */
+function layoutFrame(header: ClientHeader, payload: Uint8Array, payloadKey: Uint8Array | null, bodyKey: Rc4 | null): Uint8Array {
+  const headerBytes = encodeHeaderChecked(header);
+  const bodyLength = BODY_HEADER_LENGTH + headerBytes.length + payload.length;
+  const frame = new Uint8Array(HEAD_LENGTH + bodyLength + CHECKSUM_LENGTH);
+  writeBody(frame.subarray(HEAD_LENGTH, HEAD_LENGTH + bodyLength), headerBytes, payload, payloadKey, bodyKey);
+  return sealFrame(frame);
 }
 
 /** A complete frame carrying `header` and `payload`. */
 export function encodeV6Frame(header: ClientHeader, payload: Uint8Array, bodyKey: Rc4 | null): Uint8Array {
-  return encodeFrame(encodeBody(header, payload, bodyKey));
+  return layoutFrame(header, payload, null, bodyKey);
 }
 
 /**
@@ -574,9 +603,8 @@ export function decodeOnlineMessageAck(bytes: Uint8Array): OnlineMessageAck {
 /** A SECMSG frame: `packet` encrypted with the payload key of `securityKey` and `header.id`, then body-encrypted. */
 export function encodeSecMsgFrame(header: ClientHeader, packet: MimcPacket, securityKey: string, bodyKey: Rc4): Uint8Array {
   const plain = encodeMimcPacket(packet);
-  const key = derivePayloadKey(securityKey, header.id);
-  const payload = plain.length > 0 ? rc4(key, plain) : plain;
-  return encodeV6Frame(header, payload, bodyKey);
+  const payloadKey = plain.length > 0 ? derivePayloadKey(securityKey, header.id) : null;
+  return layoutFrame(header, plain, payloadKey, bodyKey);
 }
 
 /** Decrypts and parses the payload of a received SECMSG frame. */
