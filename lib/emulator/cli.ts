@@ -15,6 +15,11 @@ const USAGE = `Usage: mimc-emulator [options]
   --app-key <key>        application key
   --app-secret <secret>  application secret
   --token-ttl-ms <ms>    token lifetime (default 24 h)
+  --callback-url <url>   instant message callback URL (NORMAL_MSG, NORMAL_TOPIC_MSG)
+  --offline-callback-url <url>
+                         offline message callback URL (default: --callback-url)
+  --callback-retry-delays-ms <a,b,c>
+                         delays before each callback retry (default 5000,30000,300000)
   --verbose              debug logging on stderr
   --help                 this text`;
 
@@ -38,6 +43,9 @@ async function main(): Promise<void> {
       'app-key': { type: 'string' },
       'app-secret': { type: 'string' },
       'token-ttl-ms': { type: 'string' },
+      'callback-url': { type: 'string' },
+      'offline-callback-url': { type: 'string' },
+      'callback-retry-delays-ms': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -60,6 +68,12 @@ async function main(): Promise<void> {
   if (values['app-secret'] !== undefined) options.appSecret = values['app-secret'];
   const ttl = integer('token-ttl-ms', values['token-ttl-ms']);
   if (ttl !== undefined) options.tokenTtlMs = ttl;
+  if (values['callback-url'] !== undefined) options.callbackUrl = values['callback-url'];
+  if (values['offline-callback-url'] !== undefined) options.offlineCallbackUrl = values['offline-callback-url'];
+  const delays = values['callback-retry-delays-ms'];
+  if (delays !== undefined) {
+    options.callbackRetryDelaysMs = delays === '' ? [] : delays.split(',').map((d) => integer('callback-retry-delays-ms', d.trim())!);
+  }
 
   const emulator = await startEmulator(options);
   const { app } = emulator;
@@ -68,6 +82,7 @@ async function main(): Promise<void> {
     tokenUrl: emulator.tokenUrl,
     resolverUrl: emulator.resolverUrl,
     adminUrl: emulator.adminUrl,
+    restUrl: emulator.restUrl,
     frontend: `${emulator.frontend.host}:${emulator.frontend.port}`,
   });
   // Development credentials of this emulator only, for the app server that fetches tokens.

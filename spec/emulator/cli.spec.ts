@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseToken } from '../helpers/raw-client.js';
+import { serve } from '../rest/helpers.js';
 
 const cli = fileURLToPath(new URL('../../lib/emulator/cli.ts', import.meta.url));
 
@@ -45,4 +46,40 @@ it('refuses unknown flags with a usage message and exit code 1', async () => {
   const [code] = (await once(child, 'exit')) as [number | null];
   expect(code).toBe(1);
   expect(stderr).toContain('Usage: mimc-emulator');
+}, 20_000);
+
+it('prints the REST base URL and posts callbacks to --callback-url', async () => {
+  const events: string[] = [];
+  const receiver = await serve((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      events.push(body);
+      res.writeHead(200).end();
+    });
+  });
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, '--callback-url', `${receiver.url}/cb`, '--callback-retry-delays-ms', '10,20'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  try {
+    const lines = createInterface({ input: child.stdout! });
+    const iterator = lines[Symbol.asyncIterator]();
+    const listening = JSON.parse((await iterator.next()).value as string) as Record<string, string>;
+    const app = JSON.parse((await iterator.next()).value as string) as Record<string, string>;
+    expect(listening.restUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const res = await fetch(`${listening.restUrl}/api/push/p2p/`, {
+      method: 'POST',
+      body: `{"appId":${app.appId},"appKey":"${app.appKey}","appSecret":"${app.appSecret}","fromAccount":"a","toAccount":"b","msg":"hi"}`,
+    });
+    expect(((await res.json()) as { code: number }).code).toBe(200);
+    const deadline = Date.now() + 5000;
+    while (events.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(JSON.parse(events[0]!)).toMatchObject({ msgType: 'OFFLINE_MSG', fromAccount: 'a', toAccount: 'b', payload: 'aGk=' });
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await receiver.close();
+  }
 }, 20_000);
