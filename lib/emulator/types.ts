@@ -70,7 +70,10 @@ export interface EmulatorStats {
   framesIn: number;
   /** Frames written. */
   framesOut: number;
-  /** P2P and P2T messages accepted for routing (once per message, not per recipient). */
+  /**
+   * P2P, P2T and online messages accepted for routing (once per message, not per recipient; a batch
+   * push counts once per recipient account or topic).
+   */
   messagesRouted: number;
   /** Connections closed because a client broke the protocol. */
   rejectedFrames: number;

@@ -380,14 +380,14 @@ export class MIMCRestClient {
   }
 
   /** A token for a token-only endpoint: the actor's own, or one minted (and cached) for the account. */
-  private tokenFor(actor: RestActor, options: RestRequestOptions): { token: Promise<string>; minted: string | undefined } {
+  private tokenFor(actor: RestActor, options: RestRequestOptions): { token: Promise<string>; cachedFor: string | undefined } {
     if (typeof actor === 'object' && actor !== null) {
       if (typeof actor.token !== 'string' || actor.token.length === 0) throw invalid('actor.token must be a non-empty string');
-      return { token: Promise.resolve(headerValue(actor.token, 'token')), minted: undefined };
+      return { token: Promise.resolve(headerValue(actor.token, 'token')), cachedFor: undefined };
     }
     const account = requireAccount(actor, 'actor');
     const cached = this.tokens.get(account);
-    if (cached && cached.expiresAt > Date.now()) return { token: cached.token, minted: account };
+    if (cached && cached.expiresAt > Date.now()) return { token: cached.token, cachedFor: account };
     const token = this.mintToken(account, options).then((t) => headerValue(t.token, 'token'));
     const entry = { token, expiresAt: Date.now() + this.tokenCacheMs };
     if (this.tokenCacheMs > 0) {
@@ -396,7 +396,7 @@ export class MIMCRestClient {
         if (this.tokens.get(account) === entry) this.tokens.delete(account);
       });
     }
-    return { token, minted: account };
+    return { token, cachedFor: undefined };
   }
 
   /** Forgets the tokens minted for token-only endpoints. */
@@ -404,15 +404,16 @@ export class MIMCRestClient {
     this.tokens.clear();
   }
 
-  /** A token-only call; a minted token refused with 401 is replaced once. */
+  /** A token-only call; a cached minted token refused with 401 (expired, forgotten) is replaced once. */
   private async withToken<T>(actor: RestActor, options: RestRequestOptions, call: (token: string) => Promise<T>): Promise<T> {
     const first = this.tokenFor(actor, options);
     try {
       return await call(await first.token);
     } catch (err) {
-      const stale = first.minted !== undefined && MIMCError.is(err) && err.code === ErrorCode.API_ERROR && err.details?.code === 401;
+      const stale = first.cachedFor !== undefined && MIMCError.is(err) && err.code === ErrorCode.API_ERROR && err.details?.code === 401;
       if (!stale) throw err;
-      this.tokens.delete(first.minted!);
+      const entry = this.tokens.get(first.cachedFor!);
+      if (entry && entry.token === first.token) this.tokens.delete(first.cachedFor!);
       return call(await this.tokenFor(actor, options).token);
     }
   }
