@@ -1,0 +1,48 @@
+/**
+ * Fuzzing, ≥ 10 000 cases per run: hostile frames at the client's real stack (in memory for
+ * throughput, plus a few hundred over real sockets) and at the emulator over TCP. Longer runs:
+ * `npm run fuzz -- --cases N --seed S`.
+ */
+import * as realNet from 'node:net';
+import { jest } from '@jest/globals';
+import { memoryAwareConnect } from './fuzz/memory-net.js';
+
+jest.unstable_mockModule('node:net', () => {
+  const connect = memoryAwareConnect(realNet.connect as never);
+  return { ...realNet, connect, createConnection: connect, default: { ...realNet, connect, createConnection: connect } };
+});
+
+const { runClientFuzz, runEmulatorFuzz } = await import('./fuzz/kit.js');
+
+jest.setTimeout(120_000);
+
+const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
+
+describe('fuzz', () => {
+  it('client, in memory: 8 000 hostile cases through FrameConnection, Session and MCUser; only closed connections and logged MIMCErrors', async () => {
+    const result = await runClientFuzz({ cases: Number(process.env.FUZZ_CLIENT_CASES ?? 8000), seed: SEED, transport: 'memory' });
+    console.log(JSON.stringify(result));
+    expect(result.problems).toEqual([]);
+    expect(result.cases).toBe(8000);
+    expect(result.survived + result.closed + result.handshakeCases).toBe(8000);
+    expect(result.closed).toBeGreaterThan(1000);
+    expect(result.survived).toBeGreaterThan(1000);
+    for (const code of Object.keys(result.closeCodes)) expect(code).toMatch(/^ERR_[A-Z_]+$/);
+  });
+
+  it('client, over TCP: 300 hostile cases from a fake frontend on 127.0.0.1', async () => {
+    const result = await runClientFuzz({ cases: 300, seed: SEED + 1, transport: 'tcp' });
+    console.log(JSON.stringify(result));
+    expect(result.problems).toEqual([]);
+    expect(result.survived + result.closed + result.handshakeCases).toBe(300);
+  });
+
+  it('emulator: 1 800 raw TCP cases (garbage, mutated and hostile frames before CONN, before BIND and bound) cost only their connection', async () => {
+    const result = await runEmulatorFuzz({ cases: 1800, seed: SEED + 2 });
+    console.log(JSON.stringify(result));
+    expect(result.problems).toEqual([]);
+    expect(result.cases).toBe(1800);
+    expect(result.rejectedFrames).toBeGreaterThan(300);
+    expect(result.healthChecks).toBeGreaterThanOrEqual(18);
+  });
+});

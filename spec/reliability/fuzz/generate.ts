@@ -1,0 +1,491 @@
+/**
+ * Hostile input for the fuzzers: random and mutated frames, and correctly framed and correctly
+ * encrypted frames whose protobuf contents are hostile (random bytes, wrong wire types, huge
+ * declared lengths, deep nesting, overlong varints, invalid UTF-8, absurd field values).
+ * Everything is derived from a seeded PRNG, so a run is reproducible from its seed.
+ */
+import {
+  BODY_HEADER_LENGTH,
+  CHECKSUM_LENGTH,
+  Cmd,
+  DirFlag,
+  HEAD_LENGTH,
+  MAGIC,
+  PacketType,
+  Rc4,
+  VERSION,
+  adler32,
+  derivePayloadKey,
+  encodeBindResult,
+  encodeFrame,
+  encodeMimcPacket,
+  encodeOnlineMessageAck,
+  encodeP2PMessage,
+  encodeP2TMessage,
+  encodePacketAck,
+  encodePacketList,
+  encodePullRequest,
+  encodeSequenceAck,
+  encodeV6Frame,
+  rc4,
+  type ClientHeader,
+  type MimcPacket,
+} from '../../../lib/protocol/index.js';
+
+// ---- PRNG ---------------------------------------------------------------------------------------
+
+/** mulberry32: small, fast, seedable. */
+export class Rng {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0 || 0x9e3779b9;
+  }
+
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+
+  /** Integer in [0, n). */
+  int(n: number): number {
+    return n <= 1 ? 0 : Math.floor((this.next() / 0x100000000) * n);
+  }
+
+  chance(p: number): boolean {
+    return this.next() / 0x100000000 < p;
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]!;
+  }
+
+  bytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.next() & 0xff;
+    return out;
+  }
+
+  /** A 64-bit value biased towards edges. */
+  u64(): bigint {
+    switch (this.int(6)) {
+      case 0:
+        return 0n;
+      case 1:
+        return BigInt(this.int(1000));
+      case 2:
+        return (1n << 63n) - 1n;
+      case 3:
+        return (1n << 64n) - 1n;
+      case 4:
+        return 1n << 53n;
+      default:
+        return (BigInt(this.next()) << 32n) | BigInt(this.next());
+    }
+  }
+
+  /** A string that may be empty, huge, non-ASCII or hold unpaired surrogates. */
+  text(): string {
+    switch (this.int(7)) {
+      case 0:
+        return '';
+      case 1:
+        return 'x'.repeat(1 + this.int(this.chance(0.1) ? 20_000 : 200));
+      case 2:
+        return '\u{1F600}\u00e9\u4e2d';
+      case 3:
+        return '\ud800' + String.fromCharCode(0xdc00 + this.int(100));
+      case 4:
+        return this.pick(['token-expired', 'auto', 'invalid-token', 'multi-login', 'SECMSG', 'KICK', 'BIND']);
+      default:
+        return Buffer.from(this.bytes(1 + this.int(24))).toString('latin1');
+    }
+  }
+}
+
+// ---- raw protobuf -------------------------------------------------------------------------------
+
+function varint(value: bigint, out: number[]): void {
+  let v = BigInt.asUintN(64, value);
+  do {
+    let byte = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v > 0n) byte |= 0x80;
+    out.push(byte);
+  } while (v > 0n);
+}
+
+function tag(field: number, wire: number, out: number[]): void {
+  varint(BigInt(field) * 8n + BigInt(wire), out);
+}
+
+/** Random protobuf-shaped bytes: known and unknown fields, wrong wire types, lies about lengths. */
+export function hostileProto(rng: Rng, depth = 0): Uint8Array {
+  const out: number[] = [];
+  const fields = rng.int(7);
+  for (let i = 0; i < fields; i++) {
+    const field = rng.chance(0.1) ? rng.pick([0, 19_000, (1 << 29) - 1, 100]) : 1 + rng.int(12);
+    const wire = rng.chance(0.12) ? rng.pick([3, 4, 6, 7]) : rng.pick([0, 1, 2, 5]);
+    tag(field, wire, out);
+    switch (wire) {
+      case 0:
+        if (rng.chance(0.1)) out.push(0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01); // overlong
+        else varint(rng.chance(0.2) ? -BigInt(rng.int(1000) + 1) : rng.u64(), out);
+        break;
+      case 1:
+        out.push(...rng.bytes(rng.chance(0.9) ? 8 : rng.int(8)));
+        break;
+      case 5:
+        out.push(...rng.bytes(rng.chance(0.9) ? 4 : rng.int(4)));
+        break;
+      case 2: {
+        const content = depth < 4 && rng.chance(0.35) ? hostileProto(rng, depth + 1) : rng.chance(0.3) ? Buffer.from(rng.text()) : rng.bytes(rng.int(64));
+        const declared = rng.chance(0.8)
+          ? BigInt(content.length)
+          : rng.pick([BigInt(content.length + 1 + rng.int(16)), 1n << 31n, (1n << 32n) - 1n, (1n << 64n) - 1n, 0n]);
+        varint(declared, out);
+        out.push(...content);
+        break;
+      }
+      case 3:
+        if (depth < 4 && rng.chance(0.5)) out.push(...hostileProto(rng, depth + 1));
+        if (rng.chance(0.7)) tag(field, 4, out);
+        break;
+      default:
+        break; // 4 (a stray end-group), 6 and 7 (invalid): nothing follows
+    }
+  }
+  return Uint8Array.from(out);
+}
+
+/** Deep nesting: thousands of start-groups, or length-delimited messages inside each other. */
+export function deepProto(rng: Rng): Uint8Array {
+  const depth = 50 + rng.int(rng.chance(0.5) ? 200 : 30_000);
+  if (rng.chance(0.5)) {
+    const out: number[] = [];
+    const field = 1 + rng.int(8);
+    for (let i = 0; i < depth; i++) tag(field, 3, out);
+    if (rng.chance(0.5)) for (let i = 0; i < depth; i++) tag(field, 4, out);
+    return Uint8Array.from(out);
+  }
+  let inner: Uint8Array = rng.bytes(rng.int(8));
+  const field = 1 + rng.int(8);
+  for (let i = 0; i < Math.min(depth, 400); i++) {
+    const head: number[] = [];
+    tag(field, 2, head);
+    varint(BigInt(inner.length), head);
+    const next = new Uint8Array(head.length + inner.length);
+    next.set(head);
+    next.set(inner, head.length);
+    inner = next;
+  }
+  return inner;
+}
+
+// ---- frames -------------------------------------------------------------------------------------
+
+/** What a frame builder needs to speak to one side of one connection. */
+export interface FrameContext {
+  bodyKey: Rc4;
+  securityKey: string;
+  uuid: bigint;
+  resource: string;
+  /** Header for `cmd` as this side writes it (client or server). */
+  header(cmd: string, id: string): ClientHeader;
+  nextId(): string;
+}
+
+/** A frame around `plainBody`, body-encrypted (or not). */
+function framed(ctx: FrameContext, plainBody: Uint8Array, encrypt = true): Uint8Array {
+  return encodeFrame(encrypt ? ctx.bodyKey.apply(plainBody) : plainBody);
+}
+
+/** Plain body bytes: payloadType | headerLen | payloadLen | header | payload, lengths as given. */
+function body(headerBytes: Uint8Array, payload: Uint8Array, lie?: { type?: number; headerLength?: number; payloadLength?: number }): Uint8Array {
+  const out = new Uint8Array(BODY_HEADER_LENGTH + headerBytes.length + payload.length);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, lie?.type ?? 2);
+  view.setUint16(2, lie?.headerLength ?? headerBytes.length);
+  view.setUint32(4, lie?.payloadLength ?? payload.length);
+  out.set(headerBytes, BODY_HEADER_LENGTH);
+  out.set(payload, BODY_HEADER_LENGTH + headerBytes.length);
+  return out;
+}
+
+/** A SECMSG whose decrypted MIMCPacket bytes are exactly `packetBytes`. */
+export function secMsgWithPacketBytes(ctx: FrameContext, packetBytes: Uint8Array, id = ctx.nextId()): Uint8Array {
+  const payload = packetBytes.length > 0 && id.length > 0 ? rc4(derivePayloadKey(ctx.securityKey, id), packetBytes) : packetBytes;
+  return encodeV6Frame(ctx.header(Cmd.SECMSG, id), payload, ctx.bodyKey);
+}
+
+export function secMsg(ctx: FrameContext, packet: MimcPacket): Uint8Array {
+  return secMsgWithPacketBytes(ctx, encodeMimcPacket(packet), packet.packetId.length > 0 ? packet.packetId : ctx.nextId());
+}
+
+function user(rng: Rng, ctx: FrameContext, appId: bigint) {
+  return {
+    appId: rng.chance(0.8) ? appId : rng.u64(),
+    appAccount: rng.chance(0.7) ? `fz_${rng.int(50)}` : rng.text(),
+    ...(rng.chance(0.5) ? { uuid: rng.chance(0.5) ? ctx.uuid : rng.u64() } : {}),
+    ...(rng.chance(0.5) ? { resource: rng.chance(0.5) ? ctx.resource : rng.text() } : {}),
+  };
+}
+
+/** A P2P or P2T message: well formed, with hostile field values. */
+export function hostileMessage(rng: Rng, ctx: FrameContext, appId: bigint, kind: 'p2p' | 'p2t'): Uint8Array {
+  const common = {
+    payload: rng.chance(0.8) ? rng.bytes(rng.int(rng.chance(0.02) ? 60_000 : 256)) : new Uint8Array(0),
+    ...(rng.chance(0.7) ? { isStore: rng.chance(0.5) } : {}),
+    ...(rng.chance(0.5) ? { bizType: rng.text() } : {}),
+  };
+  if (kind === 'p2p') return encodeP2PMessage({ from: user(rng, ctx, appId), to: user(rng, ctx, appId), ...common });
+  return encodeP2TMessage({ from: user(rng, ctx, appId), to: { appId: rng.chance(0.8) ? appId : rng.u64(), topicId: rng.u64() }, ...common });
+}
+
+const PACKET_TYPES = [
+  PacketType.P2P_MESSAGE,
+  PacketType.P2T_MESSAGE,
+  PacketType.SEQUENCE_ACK,
+  PacketType.PACKET_ACK,
+  PacketType.PULL,
+  PacketType.COMPOUND,
+  PacketType.RTS_SIGNAL,
+  PacketType.ONLINE_MESSAGE,
+  PacketType.ONLINE_MESSAGE_ACK,
+  0,
+  9,
+  99,
+  0x7fffffff,
+];
+
+/** The payload of a MIMCPacket of `type`: usually shaped like the type, with hostile values. */
+function packetPayload(rng: Rng, ctx: FrameContext, appId: bigint, type: number, depth: number): Uint8Array {
+  if (rng.chance(0.2)) return rng.chance(0.2) ? deepProto(rng) : hostileProto(rng);
+  switch (type) {
+    case PacketType.P2P_MESSAGE:
+    case PacketType.ONLINE_MESSAGE:
+      return hostileMessage(rng, ctx, appId, 'p2p');
+    case PacketType.P2T_MESSAGE:
+      return hostileMessage(rng, ctx, appId, 'p2t');
+    case PacketType.PACKET_ACK:
+      return encodePacketAck({
+        packetId: rng.chance(0.5) ? ctx.nextId() : rng.text(),
+        uuid: rng.u64(),
+        resource: rng.text(),
+        sequence: BigInt.asIntN(64, rng.u64()),
+        timestamp: BigInt.asIntN(64, rng.u64()),
+        package: rng.text(),
+        errorMsg: rng.chance(0.5) ? '' : rng.text(),
+        ...(rng.chance(0.5) ? { code: rng.pick([0, 400, -1, 0x7fffffff]) } : {}),
+      });
+    case PacketType.ONLINE_MESSAGE_ACK:
+      return encodeOnlineMessageAck({ packetId: rng.text(), code: rng.pick([0, 1, -5]), ...(rng.chance(0.5) ? { errorMsg: rng.text() } : {}) });
+    case PacketType.SEQUENCE_ACK:
+      return encodeSequenceAck({ uuid: rng.u64(), resource: rng.text(), sequence: BigInt.asIntN(64, rng.u64()), appId: rng.u64() });
+    case PacketType.PULL:
+      return encodePullRequest({ uuid: rng.chance(0.5) ? ctx.uuid : rng.u64(), resource: rng.chance(0.5) ? ctx.resource : rng.text() });
+    case PacketType.COMPOUND:
+      return depth > 1 ? hostileProto(rng) : hostileList(rng, ctx, appId, depth + 1);
+    default:
+      return rng.bytes(rng.int(64));
+  }
+}
+
+export function hostilePacket(rng: Rng, ctx: FrameContext, appId: bigint, type = rng.pick(PACKET_TYPES), depth = 0): MimcPacket {
+  const packet: MimcPacket = {
+    packetId: rng.chance(0.9) ? ctx.nextId() : rng.text(),
+    package: rng.chance(0.5) ? 'com.example.mimc' : rng.text(),
+    type,
+  };
+  if (rng.chance(0.8)) packet.sequence = BigInt.asIntN(64, rng.chance(0.7) ? BigInt(1 + rng.int(1_000_000)) : rng.u64());
+  if (rng.chance(0.9)) packet.payload = packetPayload(rng, ctx, appId, type, depth);
+  if (rng.chance(0.5)) packet.timestamp = BigInt.asIntN(64, rng.u64());
+  return packet;
+}
+
+/** A COMPOUND list addressed to this resource (mostly) with hostile members. */
+export function hostileList(rng: Rng, ctx: FrameContext, appId: bigint, depth = 0): Uint8Array {
+  const packets: MimcPacket[] = [];
+  const count = rng.int(rng.chance(0.03) ? 300 : 12);
+  for (let i = 0; i < count; i++) {
+    const type = rng.chance(0.7) ? rng.pick([PacketType.P2P_MESSAGE, PacketType.P2T_MESSAGE]) : rng.pick(PACKET_TYPES);
+    packets.push(hostilePacket(rng, ctx, appId, type, depth + 1));
+  }
+  return encodePacketList({
+    uuid: rng.chance(0.8) ? ctx.uuid : rng.u64(),
+    resource: rng.chance(0.85) ? ctx.resource : rng.text(),
+    maxSequence: BigInt.asIntN(64, rng.u64()),
+    packets,
+    status: rng.pick([1, 2, 0, -1, 77]),
+  });
+}
+
+/** A body whose ClientHeader is hostile protobuf (or a real header with absurd values). */
+function hostileHeaderBody(rng: Rng, ctx: FrameContext): Uint8Array {
+  const cmd = rng.pick([Cmd.SECMSG, Cmd.KICK, Cmd.BIND, Cmd.CONN, Cmd.PING, Cmd.UBND, '', 'X'.repeat(300), '\u0000']);
+  const real = encodeV6Frame({ ...ctx.header(cmd, rng.chance(0.8) ? ctx.nextId() : rng.text()), chid: rng.int(100), cipher: rng.int(5), dirFlag: rng.int(9) }, rng.bytes(rng.int(32)), null);
+  const realBody = real.subarray(HEAD_LENGTH, real.length - CHECKSUM_LENGTH);
+  if (rng.chance(0.5)) return realBody;
+  const headerBytes = rng.chance(0.2) ? deepProto(rng) : hostileProto(rng);
+  return body(headerBytes.subarray(0, 0xffff), rng.bytes(rng.int(64)));
+}
+
+/** Flips, inserts, deletes or truncates bytes of `frame`; re-seals the checksum half of the time. */
+export function mutate(rng: Rng, frame: Uint8Array): Uint8Array {
+  let bytes = Uint8Array.from(frame);
+  const edits = 1 + rng.int(3);
+  for (let e = 0; e < edits; e++) {
+    const at = rng.int(bytes.length);
+    switch (rng.int(4)) {
+      case 0:
+        bytes[at] = bytes[at]! ^ (1 << rng.int(8));
+        break;
+      case 1: {
+        const extra = rng.bytes(1 + rng.int(8));
+        const next = new Uint8Array(bytes.length + extra.length);
+        next.set(bytes.subarray(0, at));
+        next.set(extra, at);
+        next.set(bytes.subarray(at), at + extra.length);
+        bytes = next;
+        break;
+      }
+      case 2:
+        bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1 + rng.int(8))]);
+        break;
+      default:
+        bytes = bytes.subarray(0, Math.max(1, at));
+    }
+  }
+  if (bytes.length >= HEAD_LENGTH + CHECKSUM_LENGTH && rng.chance(0.5)) {
+    // a consistent length and checksum: the damage reaches the decryption and protobuf layers
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const bodyLength = bytes.length - HEAD_LENGTH - CHECKSUM_LENGTH;
+    view.setUint16(0, MAGIC);
+    view.setUint16(2, VERSION);
+    view.setUint32(4, bodyLength);
+    view.setUint32(HEAD_LENGTH + bodyLength, adler32(bytes, 0, HEAD_LENGTH + bodyLength));
+  }
+  return bytes;
+}
+
+/** A head announcing `length` body bytes, followed by `follow` of them. */
+function headOnly(rng: Rng, length: number, follow: number): Uint8Array {
+  const out = new Uint8Array(HEAD_LENGTH + follow);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, MAGIC);
+  view.setUint16(2, rng.chance(0.9) ? VERSION : rng.int(0x10000));
+  view.setUint32(4, length >>> 0);
+  out.set(rng.bytes(follow), HEAD_LENGTH);
+  return out;
+}
+
+export type CaseKind =
+  | 'garbage'
+  | 'huge-length'
+  | 'truncated'
+  | 'mutated'
+  | 'random-body'
+  | 'hostile-header'
+  | 'secmsg-random-packet'
+  | 'secmsg-deep'
+  | 'secmsg-hostile-packet'
+  | 'compound'
+  | 'kick'
+  | 'other-command'
+  | 'empty-frame'
+  | 'batch';
+
+const KINDS: Array<[CaseKind, number]> = [
+  ['garbage', 6],
+  ['huge-length', 4],
+  ['truncated', 1],
+  ['mutated', 14],
+  ['random-body', 6],
+  ['hostile-header', 8],
+  ['secmsg-random-packet', 12],
+  ['secmsg-deep', 4],
+  ['secmsg-hostile-packet', 18],
+  ['compound', 16],
+  ['kick', 3],
+  ['other-command', 4],
+  ['empty-frame', 1],
+  ['batch', 6],
+];
+const KIND_TOTAL = KINDS.reduce((sum, [, w]) => sum + w, 0);
+
+function pickKind(rng: Rng): CaseKind {
+  let roll = rng.int(KIND_TOTAL);
+  for (const [kind, weight] of KINDS) {
+    if (roll < weight) return kind;
+    roll -= weight;
+  }
+  return 'garbage';
+}
+
+/**
+ * One hostile case for a connection whose keys are `ctx`: the bytes to write (split into chunks
+ * as they should be written). `maxBody` is the receiver's frame cap.
+ */
+export function hostileCase(rng: Rng, ctx: FrameContext, appId: bigint, maxBody: number, kind: CaseKind = pickKind(rng)): { kind: CaseKind; chunks: Uint8Array[] } {
+  const bytes = hostileBytes(rng, ctx, appId, maxBody, kind);
+  return { kind, chunks: split(rng, bytes) };
+}
+
+function hostileBytes(rng: Rng, ctx: FrameContext, appId: bigint, maxBody: number, kind: CaseKind): Uint8Array {
+  switch (kind) {
+    case 'garbage':
+      return rng.bytes(1 + rng.int(100));
+    case 'huge-length':
+      return headOnly(rng, maxBody + 1 + rng.int(rng.chance(0.5) ? 16 : 0x7fffffff), rng.int(16));
+    case 'truncated':
+      return headOnly(rng, 64 + rng.int(4096), rng.int(32));
+    case 'mutated':
+      return mutate(rng, secMsg(ctx, hostilePacket(rng, ctx, appId, rng.pick([PacketType.COMPOUND, PacketType.PACKET_ACK, PacketType.ONLINE_MESSAGE]))));
+    case 'random-body':
+      return framed(ctx, rng.bytes(rng.int(200)), rng.chance(0.5));
+    case 'hostile-header':
+      return framed(ctx, hostileHeaderBody(rng, ctx));
+    case 'secmsg-random-packet':
+      return secMsgWithPacketBytes(ctx, hostileProto(rng), rng.chance(0.95) ? ctx.nextId() : '');
+    case 'secmsg-deep':
+      return secMsgWithPacketBytes(ctx, deepProto(rng));
+    case 'secmsg-hostile-packet':
+      return secMsg(ctx, hostilePacket(rng, ctx, appId));
+    case 'compound':
+      return secMsg(ctx, { packetId: ctx.nextId(), package: 'com.example.mimc', type: PacketType.COMPOUND, payload: hostileList(rng, ctx, appId) });
+    case 'kick': {
+      const payload = rng.chance(0.6)
+        ? encodeBindResult({ result: rng.chance(0.2), errorType: rng.text(), errorReason: rng.text(), errorDesc: rng.text() })
+        : hostileProto(rng);
+      return encodeV6Frame({ ...ctx.header(Cmd.KICK, ctx.nextId()), dirFlag: DirFlag.SC_ONEWAY }, payload, ctx.bodyKey);
+    }
+    case 'other-command':
+      return encodeV6Frame(ctx.header(rng.pick([Cmd.BIND, Cmd.CONN, Cmd.PING, Cmd.UBND, 'NOTIFY', rng.text()]), ctx.nextId()), hostileProto(rng), ctx.bodyKey);
+    case 'empty-frame':
+      return encodeFrame(new Uint8Array(0));
+    case 'batch': {
+      // several hostile (usually well-framed) cases back to back in one write
+      const parts: Uint8Array[] = [];
+      const n = 2 + rng.int(6);
+      for (let i = 0; i < n; i++) {
+        parts.push(hostileBytes(rng, ctx, appId, maxBody, rng.pick(['secmsg-hostile-packet', 'compound', 'secmsg-random-packet', 'hostile-header', 'empty-frame'] as const)));
+      }
+      return Buffer.concat(parts);
+    }
+  }
+}
+
+/** Cuts `bytes` into 1 to 4 writes at random points. */
+export function split(rng: Rng, bytes: Uint8Array): Uint8Array[] {
+  const pieces = rng.chance(0.6) ? 1 : 2 + rng.int(3);
+  if (pieces === 1 || bytes.length < 2) return [bytes];
+  const cuts = new Set<number>();
+  for (let i = 1; i < pieces; i++) cuts.add(1 + rng.int(bytes.length - 1));
+  const points = [0, ...[...cuts].sort((a, b) => a - b), bytes.length];
+  const out: Uint8Array[] = [];
+  for (let i = 1; i < points.length; i++) out.push(bytes.subarray(points[i - 1]!, points[i]!));
+  return out;
+}
