@@ -216,6 +216,14 @@ export interface HarnessOptions {
   useResolver?: boolean;
 }
 
+export interface SendOptions {
+  isStore?: boolean;
+  /** Payload size (the default payload only names the message). */
+  size?: number;
+  /** Exact payload bytes (otherwise one that names the message). */
+  payload?: Uint8Array;
+}
+
 export interface Summary {
   sent: number;
   refused: number;
@@ -408,7 +416,7 @@ export class Harness {
   }
 
   /** sendMessage, recorded; undefined when the SDK refused synchronously (not logged in, closed, full). */
-  send(from: Tracked, toAccount: string, options: { isStore?: boolean; size?: number } = {}): string | undefined {
+  send(from: Tracked, toAccount: string, options: SendOptions = {}): string | undefined {
     return this.record(from, 'p2p', toAccount, options, (payload, isStore) => from.user.sendMessage(toAccount, payload, { isStore }));
   }
 
@@ -416,7 +424,7 @@ export class Harness {
    * sendMessageAndWait, recorded; resolves with 'acked' or the MIMCError code it rejected with.
    * (Its packet id is read from the pending table, where the send has just put it.)
    */
-  sendAndWait(from: Tracked, toAccount: string, options: { isStore?: boolean; size?: number } = {}): Promise<string> {
+  sendAndWait(from: Tracked, toAccount: string, options: SendOptions = {}): Promise<string> {
     let waiting: Promise<unknown> = Promise.resolve();
     const id = this.record(from, 'p2p', toAccount, options, (payload, isStore) => {
       waiting = from.user.sendMessageAndWait(toAccount, payload, { isStore });
@@ -431,7 +439,7 @@ export class Harness {
     );
   }
 
-  sendGroup(from: Tracked, topicId: bigint, options: { isStore?: boolean; size?: number } = {}): string | undefined {
+  sendGroup(from: Tracked, topicId: bigint, options: SendOptions = {}): string | undefined {
     return this.record(from, 'p2t', topicId, options, (payload, isStore) => from.user.sendGroupMessage(topicId, payload, { isStore }));
   }
 
@@ -439,11 +447,11 @@ export class Harness {
     from: Tracked,
     kind: Kind,
     to: string | bigint,
-    options: { isStore?: boolean; size?: number },
+    options: SendOptions,
     send: (payload: Uint8Array, isStore: boolean) => string,
   ): string | undefined {
     const isStore = options.isStore ?? true;
-    const payload = this.payloadFor(from, from.sends.size + this.refusedCount + 1, options.size);
+    const payload = options.payload ?? this.payloadFor(from, from.sends.size + this.refusedCount + 1, options.size);
     const record: SendRecord = {
       id: '',
       kind,
