@@ -28,7 +28,9 @@ export class FrameWriter {
   poisoned = false;
   private closed = false;
   private corked = false;
-  private readonly delayed = new Set<NodeJS.Timeout>();
+  /** Frames held by the delayDelivery fault, in write order, with the time each may go. */
+  private readonly delayed: Array<{ frame: Uint8Array; due: number }> = [];
+  private delayTimer: NodeJS.Timeout | null = null;
   private readonly uncork = (): void => {
     if (!this.corked) return;
     this.corked = false;
@@ -81,16 +83,28 @@ export class FrameWriter {
   /** Writes now, or after the delayDelivery fault's delay (COMPOUND and PACKET_ACK only). */
   writeDelayable(frame: Uint8Array): void {
     const delay = this.faults.delayMs;
-    if (delay <= 0) {
+    if (delay <= 0 && this.delayed.length === 0) {
       this.write(frame);
       return;
     }
-    const timer = setTimeout(() => {
-      this.delayed.delete(timer);
-      this.write(frame);
-    }, delay);
-    this.delayed.add(timer);
+    // A delay models a slow network, which never reorders a TCP stream: a frame never overtakes
+    // one delayed before it, even when the delay was shortened or switched off in between.
+    const due = Math.max(performance.now() + delay, this.delayed.at(-1)?.due ?? 0);
+    this.delayed.push({ frame, due });
+    this.armDelayed();
   }
+
+  private armDelayed(): void {
+    if (this.delayTimer !== null || this.delayed.length === 0) return;
+    this.delayTimer = setTimeout(this.releaseDelayed, Math.max(0, Math.ceil(this.delayed[0]!.due - performance.now())));
+  }
+
+  private readonly releaseDelayed = (): void => {
+    this.delayTimer = null;
+    const now = performance.now();
+    while (this.delayed.length > 0 && this.delayed[0]!.due <= now) this.write(this.delayed.shift()!.frame);
+    this.armDelayed();
+  };
 
   /** Writes a frame head announcing a body over 16 MiB, and nothing after it. */
   writeOversizedHead(): void {
@@ -113,8 +127,9 @@ export class FrameWriter {
   dispose(): void {
     this.flush();
     this.closed = true;
-    for (const t of this.delayed) clearTimeout(t);
-    this.delayed.clear();
+    if (this.delayTimer !== null) clearTimeout(this.delayTimer);
+    this.delayTimer = null;
+    this.delayed.length = 0;
   }
 
   private onDrain(): void {
