@@ -144,6 +144,24 @@ describe('fault matrix: the connection breaks', () => {
     await expectClean(h);
   });
 
+  it('delayed delivery switched off mid-stream, then a drop: nothing overtakes, nothing acknowledged is lost', async () => {
+    h = await Harness.start();
+    const alice = h.user('alice');
+    const bob = h.user('bob');
+    await h.loginAll();
+    h.emulator.faults.delayDelivery(400);
+    await burst(h, alice, 'bob', 10);
+    h.emulator.faults.delayDelivery(0);
+    // sent without delay now; they must still reach bob after the delayed ones (acks are cumulative)
+    await burst(h, alice, 'bob', 10);
+    await sleep(150);
+    h.emulator.faults.dropConnections('bob'); // before the delayed lists arrived
+    expect(await h.settle()).toBe(true);
+    const delivered = [...bob.delivered.keys()];
+    expect(delivered.length).toBeGreaterThanOrEqual([...alice.sends.values()].filter((r) => r.isStore).length);
+    await expectClean(h);
+  });
+
   it('a corrupted frame closes only that connection, is logged with its MIMCError code, and the user recovers', async () => {
     const log = logCapture('debug');
     h = await Harness.start({ user: { logger: log.logger } });
