@@ -490,24 +490,45 @@ export class Harness {
     return Math.max(...this.users.map((t) => t.options.sendTimeoutMs ?? 10_000), 0);
   }
 
-  /** Users that must hold every acknowledged stored message addressed to them at the end. */
-  private receiversOf(record: SendRecord): Tracked[] {
-    const alive = this.users.filter((t) => !t.destroyed && t.wantOnline);
-    if (record.kind === 'p2p') return alive.filter((t) => t.account === record.to);
-    const members = this.topics.get(record.to as bigint) ?? new Set<string>();
-    return alive.filter((t) => members.has(t.account) && t !== record.from);
+  /** Who must hold every acknowledged stored message of a send at the end, by send target (computed once per check). */
+  private receiverIndex(): (record: SendRecord) => Tracked[] {
+    const byAccount = new Map<string, Tracked[]>();
+    for (const t of this.users) {
+      if (t.destroyed || !t.wantOnline) continue;
+      const list = byAccount.get(t.account);
+      if (list) list.push(t);
+      else byAccount.set(t.account, [t]);
+    }
+    const byTopic = new Map<bigint, Tracked[]>();
+    return (record) => {
+      if (record.kind === 'p2p') return byAccount.get(record.to as string) ?? [];
+      const topicId = record.to as bigint;
+      let members = byTopic.get(topicId);
+      if (!members) {
+        members = [...(this.topics.get(topicId) ?? [])].flatMap((account) => byAccount.get(account) ?? []);
+        byTopic.set(topicId, members);
+      }
+      return members.filter((t) => t !== record.from);
+    };
   }
 
   private acceptedStored(record: SendRecord): boolean {
     return record.isStore && record.acks.length > 0 && record.acks[0]!.errorMsg === '' && record.acks[0]!.code === 0;
   }
 
-  private missing(): Array<{ record: SendRecord; receiver: Tracked }> {
+  private missing(limit = Number.POSITIVE_INFINITY): Array<{ record: SendRecord; receiver: Tracked }> {
     const out: Array<{ record: SendRecord; receiver: Tracked }> = [];
-    for (const record of this.allSends()) {
-      if (!this.acceptedStored(record)) continue;
-      const k = key(record.from.account, record.from.user.resource, record.id);
-      for (const receiver of this.receiversOf(record)) if (!receiver.delivered.has(k)) out.push({ record, receiver });
+    const receiversOf = this.receiverIndex();
+    for (const t of this.users) {
+      for (const record of t.sends.values()) {
+        if (!this.acceptedStored(record)) continue;
+        const k = key(record.from.account, record.from.user.resource, record.id);
+        for (const receiver of receiversOf(record)) {
+          if (receiver.delivered.has(k)) continue;
+          out.push({ record, receiver });
+          if (out.length >= limit) return out;
+        }
+      }
     }
     return out;
   }
@@ -519,12 +540,14 @@ export class Harness {
    * and late callbacks. Returns false if deliveries were still missing at the deadline.
    */
   async settle(options: { deliveryTimeoutMs?: number; quietMs?: number } = {}): Promise<boolean> {
-    const lastSend = Math.max(0, ...this.allSends().map((r) => r.at));
+    const sends = this.allSends();
+    const lastSend = sends.reduce((max, r) => Math.max(max, r.at), 0);
     const horizon = lastSend + this.maxSendTimeout() + 1500;
-    await waitFor(() => this.allSends().every((r) => r.acks.length + r.timeouts > 0), Math.max(0, horizon - Date.now()), 10);
+    const every = Math.max(10, Math.ceil(sends.length / 2000));
+    await waitFor(() => sends.every((r) => r.acks.length + r.timeouts > 0), Math.max(0, horizon - Date.now()), every);
     const relogins = this.users.filter((t) => t.wantOnline && !t.destroyed && t.user.state === 'offline').map((t) => this.login(t));
     await Promise.all(relogins);
-    const complete = await waitFor(() => this.missing().length === 0, options.deliveryTimeoutMs ?? 10_000, 10);
+    const complete = await waitFor(() => this.missing(1).length === 0, options.deliveryTimeoutMs ?? 10_000, every);
     await sleep(options.quietMs ?? 250);
     return complete;
   }
