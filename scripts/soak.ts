@@ -91,6 +91,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const say = options.progress ?? (() => undefined);
 
   const h = await Harness.start({
+    // the REST history API is not used here: keep the emulator from holding every message for it
+    emulator: { historyLimit: 100 },
     sampleEveryMs: 50,
     user: {
       sendTimeoutMs: 2000,
