@@ -627,7 +627,8 @@ export class Harness {
    * sockets close, and once it is closed too no socket, server or extra timer is left. Returns
    * the handle violations (also added to `violations()`).
    */
-  async shutdown(): Promise<string[]> {
+  async shutdown(options: { graceMs?: number } = {}): Promise<string[]> {
+    const grace = options.graceMs ?? 3000;
     if (this.closed) return [];
     this.closed = true;
     if (this.sampler) clearInterval(this.sampler);
@@ -639,14 +640,14 @@ export class Harness {
       if (t.user.pendingCount !== 0) problems.push(`${t.name}: ${t.user.pendingCount} pending after destroy()`);
     }
     // The users' sockets are closed: the emulator notices every one of them.
-    if (!(await waitFor(() => this.emulator.stats.connections === 0, 3000))) {
+    if (!(await waitFor(() => this.emulator.stats.connections === 0, grace))) {
       problems.push(`${this.emulator.stats.connections} connections still open at the emulator after destroy()`);
     }
     await this.emulator.close();
     const settled = await waitFor(() => {
       const now = activeHandles();
       return now.sockets <= this.baseline.sockets && now.servers <= this.baseline.servers && now.timers <= this.baseline.timers;
-    }, 3000);
+    }, grace);
     if (!settled) problems.push(`handles left after destroy(): ${JSON.stringify(activeHandles().all)} (baseline ${JSON.stringify(this.baseline.all)})`);
     this.watch.uninstall();
     this.running.push(...problems);

@@ -104,7 +104,7 @@ describe('the invariant harness', () => {
     await waitFor(() => h!.emulator.stats.connections === 1, 1000);
     const harness = h;
     h = undefined;
-    const problems = await harness.shutdown();
+    const problems = await harness.shutdown({ graceMs: 300 });
     leak.destroy();
     expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(/still open at the emulator/)]));
   });

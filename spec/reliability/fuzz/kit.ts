@@ -551,7 +551,7 @@ function mutateMaybe(rng: Rng, frame: Uint8Array): Uint8Array {
  * rest of a frame, or ignores what it got) and its connection is dropped. Only a classification:
  * silence is legitimate, a crash, a leak or a disturbed neighbour is not.
  */
-const SILENCE_MS = 50;
+const SILENCE_MS = 25;
 
 export interface EmulatorFuzzOptions {
   cases: number;
