@@ -129,13 +129,21 @@ export class CpuMeter {
     this.child0 = this.childPid === undefined ? null : cpuSecondsOf(this.childPid);
   }
 
-  /** cpu shares are fractions of one core (1.0 = one core busy the whole time). */
-  stop(): { wallSeconds: number; clientCpu: number; emulatorCpu: number | null } {
+  /**
+   * clientCpu and emulatorCpu are fractions of one core (1.0 = one core busy the whole time);
+   * cpuSeconds is the CPU time of both processes together.
+   */
+  stop(): { wallSeconds: number; clientCpu: number; emulatorCpu: number | null; cpuSeconds: number } {
     const wall = (performance.now() - this.wall0) / 1000;
     const self = cpuSecondsOf()! - this.self0;
     const childNow = this.childPid === undefined ? null : cpuSecondsOf(this.childPid);
     const child = childNow !== null && this.child0 !== null ? childNow - this.child0 : null;
-    return { wallSeconds: round(wall, 3), clientCpu: round(self / wall, 2), emulatorCpu: child === null ? null : round(child / wall, 2) };
+    return {
+      wallSeconds: round(wall, 3),
+      clientCpu: round(self / wall, 2),
+      emulatorCpu: child === null ? null : round(child / wall, 2),
+      cpuSeconds: round(self + (child ?? 0), 3),
+    };
   }
 }
 

@@ -73,6 +73,11 @@ export interface P2PRun {
   msgsPerSec: number;
   /** msgsPerSec divided by pairs. */
   msgsPerSecPerPair: number;
+  /**
+   * Completed messages per CPU-second of client and emulator together: the cost of a message,
+   * steadier than msgsPerSec when other processes compete for the cores.
+   */
+  msgsPerCpuSecond: number;
   /** CPU of this process (SDK users, and the emulator when in-process), in cores. */
   clientCpu: number;
   /** CPU of the emulator child, in cores; null in-process. */
@@ -253,6 +258,7 @@ async function runOne(mode: EmulatorMode, pairCount: number, opts: Required<P2PT
       wallSeconds: round(wallSeconds, 3),
       msgsPerSec: Math.round(msgsPerSec),
       msgsPerSecPerPair: Math.round(msgsPerSec / pairCount),
+      msgsPerCpuSecond: Math.round(completed / cpu.cpuSeconds),
       clientCpu: cpu.clientCpu,
       emulatorCpu: cpu.emulatorCpu,
       loadAvg1mBefore: load0,
