@@ -9,6 +9,9 @@ import { CHECKSUM_LENGTH, HEAD_LENGTH, MAGIC, VERSION } from '../protocol/consta
 import type { FaultState } from './faults.js';
 import type { EmulatorStats } from './types.js';
 
+/** How often frames held by the delay fault look again whether a stall has ended. */
+const STALL_RECHECK_MS = 20;
+
 /** Announced body length of the oversized-frame fault: 16 MiB + 1. */
 export const OVERSIZED_BODY = 16 * 1024 * 1024 + 1;
 
@@ -101,6 +104,12 @@ export class FrameWriter {
 
   private readonly releaseDelayed = (): void => {
     this.delayTimer = null;
+    if (this.faults.isStalled(this.hooks.appAccount()) && !this.closed) {
+      // Held, not dropped: the server already counts a delayed COMPOUND as sent, and a stall that
+      // ends before the client gives up must not leave a hole in the stream (acks are cumulative).
+      this.delayTimer = setTimeout(this.releaseDelayed, STALL_RECHECK_MS);
+      return;
+    }
     const now = performance.now();
     while (this.delayed.length > 0 && this.delayed[0]!.due <= now) this.write(this.delayed.shift()!.frame);
     this.armDelayed();
