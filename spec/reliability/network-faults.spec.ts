@@ -162,6 +162,25 @@ describe('fault matrix: the connection breaks', () => {
     await expectClean(h);
   });
 
+  it('a short stall while deliveries are delayed: the connection survives and no delivery goes missing', async () => {
+    h = await Harness.start();
+    const alice = h.user('alice');
+    // detection takes longer than the stall: the connection must come through it intact
+    const bob = h.user('bob', { pingIntervalMs: 1500, responseTimeoutMs: 1500 });
+    await h.loginAll();
+    h.emulator.faults.delayDelivery(300);
+    await burst(h, alice, 'bob', 10);
+    await sleep(50);
+    h.emulator.faults.stall(true, 'bob'); // the delayed lists fall due during the stall
+    await sleep(400);
+    h.emulator.faults.stall(false, 'bob');
+    h.emulator.faults.delayDelivery(0);
+    await burst(h, alice, 'bob', 10);
+    expect(await h.settle({ deliveryTimeoutMs: 3000 })).toBe(true);
+    expect(bob.user.metrics().reconnects).toBe(0);
+    await expectClean(h);
+  });
+
   it('a corrupted frame closes only that connection, is logged with its MIMCError code, and the user recovers', async () => {
     const log = logCapture('debug');
     h = await Harness.start({ user: { logger: log.logger } });
