@@ -24,22 +24,6 @@ import { sealFrame } from './frame.js';
 import { fromLong, toLong } from './int64.js';
 import { derivePayloadKey } from './keys.js';
 import { Rc4, rc4 } from './rc4.js';
-import {
-  decodeAck,
-  decodeClientHeader,
-  decodeList,
-  decodeP2P,
-  decodeP2T,
-  decodePacket,
-  decodeSeqAck,
-  encodeAck,
-  encodeClientHeader,
-  encodeList,
-  encodeP2P,
-  encodeP2T,
-  encodePacket,
-  encodeSeqAck,
-} from './wire.js';
 
 // ---------------------------------------------------------------------------------------------
 // Domain types
@@ -242,11 +226,39 @@ export function serverHeader(cmd: Cmd, uuid: bigint, resource: string, id: strin
 }
 
 function encodeHeader(h: ClientHeader): Uint8Array {
-  return encodeClientHeader(h);
+  return ims.ClientHeader.encode(
+    present({
+      chid: h.chid,
+      uuid: toLong(h.uuid, false),
+      server: h.server,
+      resource: h.resource,
+      cmd: h.cmd,
+      subcmd: h.subcmd,
+      id: h.id,
+      dirFlag: h.dirFlag,
+      cipher: h.cipher,
+      errCode: h.errCode,
+      errStr: h.errStr,
+    }) as ims.ClientHeader,
+  ).finish();
 }
 
 export function decodeHeader(bytes: Uint8Array): ClientHeader {
-  return parse('client header', () => decodeClientHeader(bytes));
+  const m = parse('client header', () => ims.ClientHeader.decode(bytes));
+  const header: ClientHeader = {
+    chid: m.chid,
+    uuid: fromLong(m.uuid, false),
+    server: m.server,
+    resource: m.resource,
+    cmd: m.cmd,
+    id: m.id,
+    dirFlag: m.dirFlag,
+    cipher: m.cipher,
+  };
+  if (has(m, 'subcmd')) header.subcmd = m.subcmd;
+  if (has(m, 'errCode')) header.errCode = m.errCode;
+  if (has(m, 'errStr')) header.errStr = m.errStr;
+  return header;
 }
 
 function encodeHeaderChecked(header: ClientHeader): Uint8Array {
@@ -384,55 +396,165 @@ export function decodeBindResult(bytes: Uint8Array): BindResult {
 // ---------------------------------------------------------------------------------------------
 // MIMC layer
 
-// The hot MIMC messages have hand-written codecs (wire.ts), byte-identical to protobufjs.
+function userToProto(u: UserRef): mimc.MIMCUser {
+  return present({
+    appId: toLong(u.appId, true),
+    appAccount: u.appAccount,
+    uuid: u.uuid === undefined ? undefined : toLong(u.uuid, true),
+    resource: u.resource,
+  }) as mimc.MIMCUser;
+}
+
+function userFromProto(m: mimc.IMIMCUser | null | undefined): UserRef {
+  const user: UserRef = { appId: fromLong(m?.appId, true), appAccount: m?.appAccount ?? '' };
+  if (m && has(m, 'uuid')) user.uuid = fromLong(m.uuid, true);
+  if (m && has(m, 'resource')) user.resource = m.resource ?? '';
+  return user;
+}
 
 export function encodeP2PMessage(msg: P2PMessage): Uint8Array {
-  return encodeP2P(msg);
+  return mimc.MIMCP2PMessage.encode(
+    present({
+      from: userToProto(msg.from),
+      to: userToProto(msg.to),
+      payload: msg.payload,
+      isStore: msg.isStore,
+      bizType: msg.bizType,
+    }) as mimc.MIMCP2PMessage,
+  ).finish();
 }
 
 export function decodeP2PMessage(bytes: Uint8Array): P2PMessage {
-  return parse('P2P message', () => decodeP2P(bytes));
+  const m = parse('P2P message', () => mimc.MIMCP2PMessage.decode(bytes));
+  const msg: P2PMessage = { from: userFromProto(m.from), to: userFromProto(m.to), payload: m.payload };
+  if (has(m, 'isStore')) msg.isStore = m.isStore;
+  const bizType = optionalString(m, 'bizType');
+  if (bizType !== undefined) msg.bizType = bizType;
+  return msg;
 }
 
 export function encodeP2TMessage(msg: P2TMessage): Uint8Array {
-  return encodeP2T(msg);
+  return mimc.MIMCP2TMessage.encode(
+    present({
+      from: userToProto(msg.from),
+      to: { appId: toLong(msg.to.appId, true), topicId: toLong(msg.to.topicId, true) } as mimc.MIMCGroup,
+      payload: msg.payload,
+      isStore: msg.isStore,
+      bizType: msg.bizType,
+    }) as mimc.MIMCP2TMessage,
+  ).finish();
 }
 
 export function decodeP2TMessage(bytes: Uint8Array): P2TMessage {
-  return parse('P2T message', () => decodeP2T(bytes));
+  const m = parse('P2T message', () => mimc.MIMCP2TMessage.decode(bytes));
+  const msg: P2TMessage = {
+    from: userFromProto(m.from),
+    to: { appId: fromLong(m.to?.appId, true), topicId: fromLong(m.to?.topicId, true) },
+    payload: m.payload,
+  };
+  if (has(m, 'isStore')) msg.isStore = m.isStore;
+  const bizType = optionalString(m, 'bizType');
+  if (bizType !== undefined) msg.bizType = bizType;
+  return msg;
+}
+
+function packetToProto(p: MimcPacket): mimc.MIMCPacket {
+  return present({
+    packetId: p.packetId,
+    package: p.package,
+    sequence: p.sequence === undefined ? undefined : toLong(p.sequence, false),
+    type: p.type,
+    payload: p.payload,
+    timestamp: p.timestamp === undefined ? undefined : toLong(p.timestamp, false),
+  }) as mimc.MIMCPacket;
+}
+
+function packetFromProto(m: mimc.IMIMCPacket): MimcPacket {
+  // protobufjs drops an enum value it does not know, and an absent field reads as the proto2
+  // default P2P_MESSAGE: only a type actually decoded may be taken, anything else is 0.
+  const type = has(m, 'type') ? (m.type ?? 0) : 0;
+  const p: MimcPacket = { packetId: m.packetId ?? '', package: m.package ?? '', type };
+  if (has(m, 'sequence')) p.sequence = fromLong(m.sequence, false);
+  if (has(m, 'payload')) p.payload = m.payload ?? new Uint8Array(0);
+  if (has(m, 'timestamp')) p.timestamp = fromLong(m.timestamp, false);
+  return p;
 }
 
 export function encodeMimcPacket(p: MimcPacket): Uint8Array {
-  return encodePacket(p);
+  return mimc.MIMCPacket.encode(packetToProto(p)).finish();
 }
 
-/** A packet type this SDK does not know, or a missing one, decodes as 0 (never as the proto2 default P2P_MESSAGE). */
 export function decodeMimcPacket(bytes: Uint8Array): MimcPacket {
-  return parse('MIMC packet', () => decodePacket(bytes));
+  return packetFromProto(parse('MIMC packet', () => mimc.MIMCPacket.decode(bytes)));
 }
 
 export function encodePacketAck(a: PacketAck): Uint8Array {
-  return encodeAck(a);
+  return mimc.MIMCPacketAck.encode(
+    present({
+      packetId: a.packetId,
+      uuid: toLong(a.uuid, true),
+      resource: a.resource,
+      sequence: toLong(a.sequence, false),
+      timestamp: toLong(a.timestamp, false),
+      package: a.package,
+      errorMsg: a.errorMsg,
+      code: a.code,
+    }) as mimc.MIMCPacketAck,
+  ).finish();
 }
 
 export function decodePacketAck(bytes: Uint8Array): PacketAck {
-  return parse('packet ack', () => decodeAck(bytes));
+  const m = parse('packet ack', () => mimc.MIMCPacketAck.decode(bytes));
+  const ack: PacketAck = {
+    packetId: m.packetId,
+    uuid: fromLong(m.uuid, true),
+    resource: m.resource,
+    sequence: fromLong(m.sequence, false),
+    timestamp: fromLong(m.timestamp, false),
+    package: m.package,
+    errorMsg: m.errorMsg,
+  };
+  if (has(m, 'code')) ack.code = m.code;
+  return ack;
 }
 
 export function encodePacketList(l: PacketList): Uint8Array {
-  return encodeList(l);
+  return mimc.MIMCPacketList.encode(
+    present({
+      uuid: toLong(l.uuid, true),
+      resource: l.resource,
+      maxSequence: toLong(l.maxSequence, false),
+      packets: l.packets.map(packetToProto),
+      status: l.status,
+    }) as mimc.MIMCPacketList,
+  ).finish();
 }
 
 export function decodePacketList(bytes: Uint8Array): PacketList {
-  return parse('packet list', () => decodeList(bytes));
+  const m = parse('packet list', () => mimc.MIMCPacketList.decode(bytes));
+  return {
+    uuid: fromLong(m.uuid, true),
+    resource: m.resource,
+    maxSequence: fromLong(m.maxSequence, false),
+    packets: m.packets.map(packetFromProto),
+    status: m.status,
+  };
 }
 
 export function encodeSequenceAck(a: SequenceAck): Uint8Array {
-  return encodeSeqAck(a);
+  return mimc.MIMCSequenceAck.encode(
+    present({
+      uuid: toLong(a.uuid, true),
+      resource: a.resource,
+      sequence: toLong(a.sequence, false),
+      appId: toLong(a.appId, true),
+    }) as mimc.MIMCSequenceAck,
+  ).finish();
 }
 
 export function decodeSequenceAck(bytes: Uint8Array): SequenceAck {
-  return parse('sequence ack', () => decodeSeqAck(bytes));
+  const m = parse('sequence ack', () => mimc.MIMCSequenceAck.decode(bytes));
+  return { uuid: fromLong(m.uuid, true), resource: m.resource, sequence: fromLong(m.sequence, false), appId: fromLong(m.appId, true) };
 }
 
 export function encodePullRequest(p: PullRequest): Uint8Array {
