@@ -41,8 +41,15 @@ export class History {
 
   private append(list: HistoryEntry[], entry: HistoryEntry): HistoryEntry {
     list.push(entry);
-    if (list.length > this.limit) list.splice(0, list.length - this.limit);
+    // Trim in batches: dropping the oldest entry on every append would shift the whole list each time.
+    if (list.length > this.limit + Math.max(64, this.limit >> 2)) list.splice(0, list.length - this.limit);
     return entry;
+  }
+
+  /** The newest `limit` entries of a list that may hold a few more until its next trim. */
+  private kept(list: HistoryEntry[] | undefined): readonly HistoryEntry[] {
+    if (!list) return [];
+    return list.length > this.limit ? list.slice(list.length - this.limit) : list;
   }
 
   recordP2P(fromAccount: string, toAccount: string, payload: Uint8Array, ts: number, bizType?: string): HistoryEntry {
@@ -70,11 +77,11 @@ export class History {
 
   /** Both directions of the conversation between a and b, oldest first. */
   conversation(a: string, b: string): readonly HistoryEntry[] {
-    return this.p2p.get(pairKey(a, b)) ?? [];
+    return this.kept(this.p2p.get(pairKey(a, b)));
   }
 
   topic(topicId: bigint): readonly HistoryEntry[] {
-    return this.p2t.get(topicId) ?? [];
+    return this.kept(this.p2t.get(topicId));
   }
 
   forgetTopic(topicId: bigint): void {
