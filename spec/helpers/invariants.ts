@@ -47,26 +47,34 @@ export class ProcessWatch {
     this.problems.push(`uncaughtException: ${describe(err)}`);
   };
 
+  private patchedEmit: typeof EventEmitter.prototype.emit | null = null;
+  private active = false;
+
   install(): this {
     this.proc.on('unhandledRejection', this.onRejection);
     this.proc.on('uncaughtException', this.onException);
     const original = EventEmitter.prototype.emit;
     this.originalEmit = original;
-    const problems = this.problems;
-    EventEmitter.prototype.emit = function patchedEmit(this: EventEmitter, event: string | symbol, ...args: unknown[]): boolean {
-      if (event === 'error' && this.listenerCount('error') === 0) {
-        problems.push(`unhandled 'error' event on ${this.constructor?.name ?? 'an emitter'}: ${describe(args[0])}`);
+    this.active = true;
+    const watch = this;
+    this.patchedEmit = function patchedEmit(this: EventEmitter, event: string | symbol, ...args: unknown[]): boolean {
+      if (watch.active && event === 'error' && this.listenerCount('error') === 0) {
+        watch.problems.push(`unhandled 'error' event on ${this.constructor?.name ?? 'an emitter'}: ${describe(args[0])}`);
       }
       return original.call(this, event, ...args);
     } as typeof EventEmitter.prototype.emit;
+    EventEmitter.prototype.emit = this.patchedEmit;
     return this;
   }
 
   uninstall(): void {
     this.proc.off('unhandledRejection', this.onRejection);
     this.proc.off('uncaughtException', this.onException);
-    if (this.originalEmit) EventEmitter.prototype.emit = this.originalEmit;
+    this.active = false;
+    // only undo our own patch: a watch installed later (and still active) keeps working
+    if (this.originalEmit && EventEmitter.prototype.emit === this.patchedEmit) EventEmitter.prototype.emit = this.originalEmit;
     this.originalEmit = null;
+    this.patchedEmit = null;
   }
 }
 
