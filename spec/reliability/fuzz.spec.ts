@@ -19,7 +19,7 @@ jest.setTimeout(120_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
 
 describe('fuzz', () => {
-  it('client, in memory: 8 000 hostile cases through FrameConnection, Session and MCUser; only closed connections and logged MIMCErrors', async () => {
+  it.concurrent('client, in memory: 8 000 hostile cases through FrameConnection, Session and MCUser; only closed connections and logged MIMCErrors', async () => {
     const result = await runClientFuzz({ cases: Number(process.env.FUZZ_CLIENT_CASES ?? 8000), seed: SEED, transport: 'memory' });
     console.log(JSON.stringify(result));
     expect(result.problems).toEqual([]);
@@ -30,14 +30,14 @@ describe('fuzz', () => {
     for (const code of Object.keys(result.closeCodes)) expect(code).toMatch(/^ERR_[A-Z_]+$/);
   });
 
-  it('client, over TCP: 300 hostile cases from a fake frontend on 127.0.0.1', async () => {
+  it.concurrent('client, over TCP: 300 hostile cases from a fake frontend on 127.0.0.1', async () => {
     const result = await runClientFuzz({ cases: 300, seed: SEED + 1, transport: 'tcp' });
     console.log(JSON.stringify(result));
     expect(result.problems).toEqual([]);
     expect(result.survived + result.closed + result.handshakeCases).toBe(300);
   });
 
-  it('emulator: 1 800 raw TCP cases (garbage, mutated and hostile frames before CONN, before BIND and bound) cost only their connection', async () => {
+  it.concurrent('emulator: 1 800 raw TCP cases (garbage, mutated and hostile frames before CONN, before BIND and bound) cost only their connection', async () => {
     const result = await runEmulatorFuzz({ cases: 1800, seed: SEED + 2 });
     console.log(JSON.stringify(result));
     expect(result.problems).toEqual([]);

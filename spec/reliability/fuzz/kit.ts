@@ -239,12 +239,15 @@ class FakeFrontend {
     this.port = (server.address() as AddressInfo).port;
   }
 
+  private inMemory = false;
+
   listenMemory(): void {
+    this.inMemory = true;
     listenMemory((end: MemoryServerEnd) => this.accept(end));
   }
 
   async close(): Promise<void> {
-    listenMemory(null);
+    if (this.inMemory) listenMemory(null);
     for (const conn of this.connections) conn.wire.destroy();
     if (this.server) await new Promise((resolve) => this.server!.close(resolve));
     this.server = null;
