@@ -466,8 +466,10 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     const r = this.settings.reconnect;
     while (!life.aborted) {
       let session: Session;
+      // p-retry may reject on abort after an attempt already bound a session: close that one too
+      let established: Session | undefined;
       try {
-        session = await pRetry(() => this.attempt(life), {
+        session = await pRetry(async () => (established = await this.attempt(life)), {
           retries: Number.POSITIVE_INFINITY,
           factor: r.factor,
           minTimeout: r.minDelayMs,
@@ -485,6 +487,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
           },
         });
       } catch (err) {
+        established?.close();
         if (!life.aborted) this.giveUp(err);
         return;
       }
@@ -513,7 +516,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     const token = this.token;
     const frontends = (this.frontends ??= this.settings.frontend
       ? [this.settings.frontend]
-      : await resolveFrontends(this.settings.resolverUrl, token.feDomainName, this.settings.connectTimeoutMs));
+      : await resolveFrontends(this.settings.resolverUrl, token.feDomainName, this.settings.connectTimeoutMs, life));
     let lastError: unknown;
     for (const address of frontends) {
       if (life.aborted) break;

@@ -19,14 +19,20 @@ export function parseAddress(text: string): FrontendAddress {
 }
 
 /** Asks the resolver for the frontends of `feDomainName`, in the order to try them. */
-export async function resolveFrontends(resolverUrl: string, feDomainName: string, timeoutMs: number): Promise<FrontendAddress[]> {
+export async function resolveFrontends(
+  resolverUrl: string,
+  feDomainName: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<FrontendAddress[]> {
   const url = new URL(resolverUrl);
   url.searchParams.set('ver', '4.0');
   url.searchParams.set('type', 'wifi');
   url.searchParams.set('list', feDomainName);
   let body: unknown;
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const response = await fetch(url, { signal: signal ? AbortSignal.any([timeout, signal]) : timeout });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     body = await response.json();
   } catch (err) {
