@@ -326,7 +326,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         if (this.loginWaiters.size === 0 && !this.isOnline) this.stopTrying();
       };
       const timer = setTimeout(() => {
-        finish(new MIMCError(ErrorCode.LOGIN_TIMEOUT, `not online within ${timeoutMs} ms`, { details: { lastError: this.lastErrorCode } }));
+        finish(new MIMCError(ErrorCode.LOGIN_TIMEOUT, `not online within ${timeoutMs} ms`, { details: { lastError: this.lastError?.code } }));
         if (this.loginWaiters.size === 0 && !this.isOnline) this.stopTrying();
       }, timeoutMs);
       if (signal?.aborted) return onAbort();
@@ -460,8 +460,6 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
 
   // ---- internals: connection loop ------------------------------------------------------------
 
-  private lastErrorCode: string | undefined;
-
   private async connectLoop(life: AbortSignal): Promise<void> {
     const r = this.settings.reconnect;
     while (!life.aborted) {
@@ -478,11 +476,10 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
           signal: life,
           shouldRetry: ({ error }) => !life.aborted && isRetryable(error),
           onFailedAttempt: ({ error, attemptNumber }) => {
-            this.lastErrorCode = MIMCError.is(error) ? error.code : undefined;
             this.reconnectAttempts += 1;
             this.noteError(error);
             if (life.aborted) return;
-            this.log.warn({ code: this.lastErrorCode, attempt: attemptNumber, reason: error.message }, 'login attempt failed');
+            this.log.warn({ code: this.lastError?.code, attempt: attemptNumber, reason: error.message }, 'login attempt failed');
             this.setState('reconnecting');
           },
         });
@@ -603,7 +600,6 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
 
   private sessionUp(session: Session): void {
     this.session = session;
-    this.lastErrorCode = undefined;
     if (this.hasBeenOnline) this.counters.reconnects += 1;
     this.hasBeenOnline = true;
     this.reconnectAttempts = 0;
@@ -619,7 +615,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   private giveUp(err: unknown): void {
     const error = MIMCError.is(err) ? err : new MIMCError(ErrorCode.CONNECTION_LOST, 'login failed', { cause: err });
     this.log.warn({ code: error.code, reason: error.message }, 'login abandoned');
-    this.lastErrorCode = error.code;
+    this.noteError(error);
     this.loginRequested = false;
     this.life = null;
     this.setState('offline');
