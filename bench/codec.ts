@@ -5,7 +5,7 @@
  * for a typical ~100-byte user payload and for a 16 KiB one. Every frame gets a fresh header id,
  * as in the SDK, so every frame derives its own payload key.
  *
- *   npx tsx bench/codec.ts [--seconds 2] [--warmup 0.5] [--sizes 100,16384]
+ *   npm run ts -- bench/codec.ts [--seconds 2] [--warmup 0.5] [--sizes 100,16384]
  *
  * Prints one JSON object to stdout. MB/s counts frame bytes on the wire, 1 MB = 10^6 bytes.
  */

@@ -4,7 +4,7 @@
  * sender keeping a window of unacknowledged messages and each receiver acknowledging every
  * COMPOUND. Emulator and clients share one process (and its CPU), so the figures are a floor.
  *
- *   npx tsx bench/emulator.ts [--connections 5000] [--pairs 100] [--messages 500] [--window 32]
+ *   npm run ts -- bench/emulator.ts [--connections 5000] [--pairs 100] [--messages 500] [--window 32]
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';

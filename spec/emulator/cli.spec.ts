@@ -7,9 +7,11 @@ import { parseToken } from '../helpers/raw-client.js';
 import { serve } from '../rest/helpers.js';
 
 const cli = fileURLToPath(new URL('../../lib/emulator/cli.ts', import.meta.url));
+// TypeScript runs through ts-node's ESM loader, as in every npm script
+const tsNode = fileURLToPath(new URL('../../scripts/ts-node-register.mjs', import.meta.url));
 
 it('starts, serves tokens with the given credentials, and exits 0 on SIGTERM', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, '--app-id', '2882303761517000001', '--app-key', 'k1', '--app-secret', 's1', '--token-ttl-ms', '5000'], {
+  const child = spawn(process.execPath, ['--import', tsNode, cli, '--app-id', '2882303761517000001', '--app-key', 'k1', '--app-secret', 's1', '--token-ttl-ms', '5000'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '' },
   });
@@ -40,7 +42,7 @@ it('starts, serves tokens with the given credentials, and exits 0 on SIGTERM', a
 }, 20_000);
 
 it('refuses unknown flags with a usage message and exit code 1', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, '--bogus'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const child = spawn(process.execPath, ['--import', tsNode, cli, '--bogus'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
@@ -58,7 +60,7 @@ it('prints the REST base URL and posts callbacks to --callback-url', async () =>
       res.writeHead(200).end();
     });
   });
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, '--callback-url', `${receiver.url}/cb`, '--callback-retry-delays-ms', '10,20'], {
+  const child = spawn(process.execPath, ['--import', tsNode, cli, '--callback-url', `${receiver.url}/cb`, '--callback-retry-delays-ms', '10,20'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '' },
   });
