@@ -5,7 +5,8 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { jest } from '@jest/globals';
 import { MIMCError } from '../../lib/errors.js';
-import { Harness, internals, serverBacklog, sleep, waitFor, type Tracked } from '../helpers/invariants.js';
+import { Harness, internals, serverBacklog, sleep, waitFor } from '../helpers/invariants.js';
+import { burst, expectClean } from '../helpers/scenarios.js';
 
 jest.setTimeout(30_000);
 
@@ -16,19 +17,6 @@ afterEach(async () => {
   h = undefined;
 });
 
-async function burst(harness: Harness, from: Tracked, to: string, count: number, at: (i: number) => void | Promise<void> = () => undefined): Promise<void> {
-  for (let i = 0; i < count; i++) {
-    await at(i);
-    harness.send(from, to, { isStore: i % 7 !== 3 });
-    if (i % 10 === 9) await sleep(2);
-  }
-}
-
-async function expectClean(harness: Harness): Promise<void> {
-  expect(harness.violations()).toEqual([]);
-  expect(await harness.shutdown()).toEqual([]);
-  expect(harness.violations()).toEqual([]);
-}
 
 /** A port nothing listens on (connections are refused at once). */
 async function closedPort(): Promise<number> {

@@ -4,7 +4,8 @@
  * scenario (see spec/helpers/invariants.ts), plus each scenario's own expected outcome.
  */
 import { jest } from '@jest/globals';
-import { Harness, logCapture, sleep, waitFor, type Tracked } from '../helpers/invariants.js';
+import { Harness, logCapture, sleep, waitFor } from '../helpers/invariants.js';
+import { burst, expectClean } from '../helpers/scenarios.js';
 
 jest.setTimeout(30_000);
 
@@ -16,21 +17,6 @@ afterEach(async () => {
   h = undefined;
 });
 
-/** Sends `count` messages from `from` to `to`, yielding every few sends; `at(i)` runs before send i. */
-async function burst(harness: Harness, from: Tracked, to: string, count: number, at: (i: number) => void | Promise<void> = () => undefined): Promise<void> {
-  for (let i = 0; i < count; i++) {
-    await at(i);
-    harness.send(from, to, { isStore: i % 7 !== 3 });
-    if (i % 10 === 9) await sleep(2);
-  }
-}
-
-/** Final checks shared by every scenario: invariants held, then a clean shutdown. */
-async function expectClean(harness: Harness): Promise<void> {
-  expect(harness.violations()).toEqual([]);
-  expect(await harness.shutdown()).toEqual([]);
-  expect(harness.violations()).toEqual([]);
-}
 
 const codes = (records: Array<Record<string, unknown>>, msg: string): string[] =>
   records.filter((r) => r.msg === msg).map((r) => String(r.code));
