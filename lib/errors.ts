@@ -43,6 +43,12 @@ export const ErrorCode = {
   CLOSED: 'ERR_CLOSED',
   /** The operation was aborted through an AbortSignal. */
   ABORTED: 'ERR_ABORTED',
+  /** A message handler threw or rejected on its last attempt (the batch was dead-lettered). */
+  HANDLER_FAILED: 'ERR_HANDLER_FAILED',
+  /** A message handler did not settle within `handlerTimeoutMs`. */
+  HANDLER_TIMEOUT: 'ERR_HANDLER_TIMEOUT',
+  /** The server sent far more messages than the app consumes; the connection was reset (nothing unacknowledged is lost). */
+  DELIVERY_OVERFLOW: 'ERR_DELIVERY_OVERFLOW',
   /** An HTTP call returned an error. */
   HTTP_ERROR: 'ERR_HTTP',
   /** An HTTP request got no complete answer within its timeout. */

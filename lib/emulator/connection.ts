@@ -134,14 +134,9 @@ export class Connection {
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     this.idleTimer.refresh();
-    let bodies: Uint8Array[];
-    try {
-      bodies = this.decoder.push(chunk);
-    } catch (err) {
-      this.reject(err);
-      return;
-    }
-    for (const body of bodies) {
+    // frames verified before a corrupt one are handled first, then the connection is refused
+    const { frames, error } = this.decoder.decode(chunk);
+    for (const body of frames) {
       if (this.isClosed) return;
       this.core.stats.framesIn++;
       if (this.core.faultState.isStalled(this.appAccount)) continue;
@@ -152,6 +147,7 @@ export class Connection {
         return;
       }
     }
+    if (error && !this.isClosed) this.reject(error);
   }
 
   private handleBody(body: Uint8Array): void {

@@ -34,6 +34,12 @@ export interface FrameDecoderOptions {
   maxBodyLength?: number;
 }
 
+/** What one chunk produced: the verified frames, then the error that ended the stream, if any. */
+export interface DecodeResult {
+  frames: Uint8Array[];
+  error?: MIMCError;
+}
+
 const enum DecodeState {
   Head,
   Rest,
@@ -41,12 +47,12 @@ const enum DecodeState {
 }
 
 /**
- * Streaming frame decoder. Feed it chunks of any size with `push`; it returns the bodies
+ * Streaming frame decoder. Feed it chunks of any size with `decode`; it returns the bodies
  * (exactly as sent, i.e. still encrypted) of every frame completed by the chunk. It holds
  * at most one partial frame, never more than head + maxBodyLength + checksum bytes.
  *
  * After an error the decoder is failed for good: a corrupt stream cannot be resynchronised,
- * so the owner must close the connection.
+ * so the owner must close the connection — after handling the frames verified before it.
  */
 export class FrameDecoder {
   readonly maxBodyLength: number;
@@ -65,57 +71,74 @@ export class FrameDecoder {
     return this.state === DecodeState.Rest ? this.frameFill : this.headFill;
   }
 
-  push(chunk: Uint8Array): Uint8Array[] {
+  /**
+   * Decodes a chunk. Returns every frame it completes that passed verification, in order, and
+   * — if the stream turned out corrupt or oversized — the error, *after* those frames: the owner
+   * handles the verified frames first, then closes the connection. Never throws.
+   */
+  decode(chunk: Uint8Array): DecodeResult {
     if (this.state === DecodeState.Failed) {
-      throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'decoder already failed on an earlier frame');
+      return { frames: [], error: new MIMCError(ErrorCode.MALFORMED_FRAME, 'decoder already failed on an earlier frame') };
     }
-    const bodies: Uint8Array[] = [];
-    let pos = 0;
+    const frames: Uint8Array[] = [];
     try {
-      while (pos < chunk.length) {
-        if (this.state === DecodeState.Head) {
-          // Fast path: a whole frame inside the chunk needs no copy of the head.
-          if (this.headFill === 0 && chunk.length - pos >= HEAD_LENGTH) {
-            const bodyLength = this.checkHead(chunk, pos);
-            const total = HEAD_LENGTH + bodyLength + CHECKSUM_LENGTH;
-            if (chunk.length - pos >= total) {
-              bodies.push(this.verify(chunk.subarray(pos, pos + total), bodyLength));
-              pos += total;
-              continue;
-            }
-            this.startFrame(chunk.subarray(pos, pos + HEAD_LENGTH), bodyLength);
-            pos += HEAD_LENGTH;
-            continue;
-          }
-          const take = Math.min(HEAD_LENGTH - this.headFill, chunk.length - pos);
-          this.head.set(chunk.subarray(pos, pos + take), this.headFill);
-          this.headFill += take;
-          pos += take;
-          if (this.headFill === HEAD_LENGTH) {
-            this.startFrame(this.head, this.checkHead(this.head, 0));
-          }
-          continue;
-        }
-        const frame = this.frame!;
-        const take = Math.min(frame.length - this.frameFill, chunk.length - pos);
-        frame.set(chunk.subarray(pos, pos + take), this.frameFill);
-        this.frameFill += take;
-        pos += take;
-        if (this.frameFill === frame.length) {
-          const bodyLength = frame.length - HEAD_LENGTH - CHECKSUM_LENGTH;
-          this.frame = null;
-          this.frameFill = 0;
-          this.headFill = 0;
-          this.state = DecodeState.Head;
-          bodies.push(this.verify(frame, bodyLength));
-        }
-      }
+      this.consume(chunk, frames);
     } catch (err) {
       this.state = DecodeState.Failed;
       this.frame = null;
-      throw err;
+      const error = MIMCError.is(err) ? err : new MIMCError(ErrorCode.MALFORMED_FRAME, 'undecodable input', { cause: err });
+      return { frames, error };
     }
-    return bodies;
+    return { frames };
+  }
+
+  /** Strict variant of `decode` for tools and tests: throws the error (dropping the frames before it). */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const { frames, error } = this.decode(chunk);
+    if (error) throw error;
+    return frames;
+  }
+
+  private consume(chunk: Uint8Array, bodies: Uint8Array[]): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.state === DecodeState.Head) {
+        // Fast path: a whole frame inside the chunk needs no copy of the head.
+        if (this.headFill === 0 && chunk.length - pos >= HEAD_LENGTH) {
+          const bodyLength = this.checkHead(chunk, pos);
+          const total = HEAD_LENGTH + bodyLength + CHECKSUM_LENGTH;
+          if (chunk.length - pos >= total) {
+            bodies.push(this.verify(chunk.subarray(pos, pos + total), bodyLength));
+            pos += total;
+            continue;
+          }
+          this.startFrame(chunk.subarray(pos, pos + HEAD_LENGTH), bodyLength);
+          pos += HEAD_LENGTH;
+          continue;
+        }
+        const take = Math.min(HEAD_LENGTH - this.headFill, chunk.length - pos);
+        this.head.set(chunk.subarray(pos, pos + take), this.headFill);
+        this.headFill += take;
+        pos += take;
+        if (this.headFill === HEAD_LENGTH) {
+          this.startFrame(this.head, this.checkHead(this.head, 0));
+        }
+        continue;
+      }
+      const frame = this.frame!;
+      const take = Math.min(frame.length - this.frameFill, chunk.length - pos);
+      frame.set(chunk.subarray(pos, pos + take), this.frameFill);
+      this.frameFill += take;
+      pos += take;
+      if (this.frameFill === frame.length) {
+        const bodyLength = frame.length - HEAD_LENGTH - CHECKSUM_LENGTH;
+        this.frame = null;
+        this.frameFill = 0;
+        this.headFill = 0;
+        this.state = DecodeState.Head;
+        bodies.push(this.verify(frame, bodyLength));
+      }
+    }
   }
 
   private startFrame(head: Uint8Array, bodyLength: number): void {

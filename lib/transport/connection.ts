@@ -28,8 +28,10 @@ interface QueuedWrite {
 /**
  * One TCP connection carrying MIMC frames. The read side decodes chunks as they arrive and
  * hands complete frame bodies to the sink; the write side is a single async loop draining a
- * queue, waiting for 'drain' whenever the socket reports backpressure. A corrupt or oversized
- * frame closes the connection with the decoder's MIMCError; it never throws out of here.
+ * queue, waiting for 'drain' whenever the socket reports backpressure. Reading never pauses:
+ * acks, pongs and liveness must flow even while the app is slow (the user layer bounds what
+ * it buffers instead). A corrupt or oversized frame closes the connection with the decoder's
+ * MIMCError, after the frames verified before it; it never throws out of here.
  */
 export class FrameConnection {
   private readonly decoder: FrameDecoder;
@@ -37,9 +39,6 @@ export class FrameConnection {
   private wakeWriter: (() => void) | null = null;
   private closedError: MIMCError | undefined;
   private isClosed = false;
-  private readPaused = false;
-  /** Frames decoded after reading was paused mid-chunk; dispatched (first) on resume. */
-  private held: Uint8Array[] = [];
   /** Monotonic time (ms) of the last byte received. */
   lastReceivedAt = 0;
   /** Monotonic time (ms) of the last frame handed to the socket. */
@@ -111,25 +110,6 @@ export class FrameConnection {
     return true;
   }
 
-  /** Stops reading (our consumer is behind); the peer then meets TCP backpressure. */
-  pauseReading(): void {
-    if (this.isClosed || this.readPaused) return;
-    this.readPaused = true;
-    this.socket.pause();
-  }
-
-  resumeReading(): void {
-    if (this.isClosed || !this.readPaused) return;
-    this.readPaused = false;
-    this.lastReceivedAt = performance.now();
-    this.dispatch(this.held.splice(0));
-    if (!this.readPaused && !this.isClosed) this.socket.resume();
-  }
-
-  get readingPaused(): boolean {
-    return this.readPaused;
-  }
-
   /** Closes the connection; `error` says why (undefined = deliberate). Idempotent. */
   close(error?: MIMCError): void {
     if (this.isClosed) return;
@@ -142,25 +122,16 @@ export class FrameConnection {
   private readonly handleData = (chunk: Buffer): void => {
     if (this.isClosed) return;
     this.lastReceivedAt = performance.now();
-    let bodies: Uint8Array[];
-    try {
-      bodies = this.decoder.push(chunk);
-    } catch (err) {
-      this.close(MIMCError.is(err) ? err : new MIMCError(ErrorCode.MALFORMED_FRAME, 'undecodable input', { cause: err }));
-      return;
-    }
-    this.dispatch(bodies);
+    // verified frames first (an ack before a corrupt frame still settles its send), then the close
+    const { frames, error } = this.decoder.decode(chunk);
+    this.dispatch(frames);
+    if (error) this.close(error);
   };
 
-  /** Hands frames to the sink until it pauses reading: the rest waits, so a pause bounds what the sink gets. */
   private dispatch(bodies: Uint8Array[]): void {
-    for (let i = 0; i < bodies.length; i++) {
+    for (const body of bodies) {
       if (this.isClosed) return;
-      if (this.readPaused) {
-        this.held.push(...bodies.slice(i));
-        return;
-      }
-      this.sink.onFrame(bodies[i]!);
+      this.sink.onFrame(body);
     }
   }
 
@@ -181,7 +152,6 @@ export class FrameConnection {
     if (this.isClosed) return;
     this.isClosed = true;
     this.queue.length = 0;
-    this.held.length = 0;
     this.socket.off('data', this.handleData);
     // keep the 'error' listener: a late socket error must never become an uncaught exception
     this.socket.off('close', this.handleClose);

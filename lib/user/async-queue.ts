@@ -1,3 +1,5 @@
+import type { Logger } from 'pino';
+
 /**
  * A bounded FIFO with an async iterator. `push` resolves once the item is buffered, so a
  * producer that awaits it slows down to the consumer's pace instead of growing memory.
@@ -28,6 +30,19 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     if (!this.ended) this.items.push(item);
   }
 
+  /** Buffers the item without waiting; false (item not taken) when the buffer is full or the queue ended. */
+  offer(item: T): boolean {
+    if (this.ended) return false;
+    const taker = this.takers.shift();
+    if (taker) {
+      taker({ value: item, done: false });
+      return true;
+    }
+    if (this.items.length >= this.capacity) return false;
+    this.items.push(item);
+    return true;
+  }
+
   next(): Promise<IteratorResult<T>> {
     if (this.items.length > 0) {
       const value = this.items.shift()!;
@@ -54,5 +69,47 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return this;
+  }
+}
+
+/**
+ * Copies items to every open iterator without ever waiting: an iterator that is `capacity`
+ * items behind misses further items (`onDrop` counts each) and a warning is logged once per
+ * such episode, so an iterator nobody reads can never hold back its producer.
+ */
+export class IteratorFanout<T> {
+  private readonly queues = new Map<AsyncQueue<T>, { warned: boolean }>();
+
+  constructor(
+    private readonly onDrop: () => void,
+    private readonly log: Logger,
+  ) {}
+
+  add(capacity: number, ended: boolean): AsyncQueue<T> {
+    const queue = new AsyncQueue<T>(capacity);
+    if (ended) queue.end();
+    else this.queues.set(queue, { warned: false });
+    return queue;
+  }
+
+  offer(item: T): void {
+    for (const [queue, state] of this.queues) {
+      if (queue.isEnded) {
+        this.queues.delete(queue);
+      } else if (queue.offer(item)) {
+        state.warned = false;
+      } else {
+        this.onDrop();
+        if (!state.warned) {
+          state.warned = true;
+          this.log.warn({ capacity: queue.capacity }, 'a messages() iterator is not being read: dropping messages for it');
+        }
+      }
+    }
+  }
+
+  endAll(): void {
+    for (const queue of this.queues.keys()) queue.end();
+    this.queues.clear();
   }
 }

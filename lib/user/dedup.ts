@@ -1,32 +1,44 @@
 /**
- * Remembers the most recent `capacity` sequences. Sequences are strictly increasing per
- * recipient, so anything at or below the largest forgotten sequence is also treated as seen:
- * memory stays bounded without the window of the Go SDK's "clear everything" approach.
+ * The sequences this user has finished with (handled, dead-lettered or dropped by policy), for
+ * dropping redelivered duplicates. Only finished sequences ever enter it, and it never forgets
+ * one at or above `floor` — the lowest sequence still in progress — so a message that has not
+ * been handled can never be mistaken for a duplicate. Below the floor, sequences are strictly
+ * increasing per recipient, so anything at or below the largest forgotten one also counts as
+ * finished: memory stays bounded by `capacity` (plus the finished sequences above the floor).
  */
 export class SequenceWindow {
-  private readonly seen = new Set<bigint>();
+  private readonly finished = new Set<bigint>();
   private readonly order: bigint[] = [];
   private head = 0;
-  private forgottenMax = -1n;
+  /** Largest forgotten sequence; undefined while nothing was forgotten (any sequence, even negative, is new). */
+  private forgottenMax: bigint | undefined;
 
   constructor(readonly capacity: number) {}
 
   get size(): number {
-    return this.seen.size;
+    return this.finished.size;
   }
 
   has(sequence: bigint): boolean {
-    return sequence <= this.forgottenMax || this.seen.has(sequence);
+    return (this.forgottenMax !== undefined && sequence <= this.forgottenMax) || this.finished.has(sequence);
   }
 
-  add(sequence: bigint): void {
-    if (this.has(sequence)) return;
-    this.seen.add(sequence);
-    this.order.push(sequence);
-    while (this.seen.size > this.capacity) {
-      const oldest = this.order[this.head++]!;
-      this.seen.delete(oldest);
-      if (oldest > this.forgottenMax) this.forgottenMax = oldest;
+  /** Records a finished sequence, then forgets the oldest ones beyond `capacity` that lie below `floor`. */
+  add(sequence: bigint, floor?: bigint): void {
+    if (!this.has(sequence)) {
+      this.finished.add(sequence);
+      this.order.push(sequence);
+    }
+    this.trim(floor);
+  }
+
+  private trim(floor: bigint | undefined): void {
+    while (this.finished.size > this.capacity && this.head < this.order.length) {
+      const oldest = this.order[this.head]!;
+      if (floor !== undefined && oldest >= floor) break; // would cover a sequence still in progress
+      this.head++;
+      this.finished.delete(oldest);
+      if (this.forgottenMax === undefined || oldest > this.forgottenMax) this.forgottenMax = oldest;
     }
     // compact the consumed prefix now and then
     if (this.head > 1024 && this.head * 2 > this.order.length) {

@@ -26,11 +26,21 @@ export interface MetricsSnapshot {
   duplicatesDropped: number;
   /** Connections re-established after a loss. */
   reconnects: number;
+  /** Handler calls that threw or rejected. */
+  handlerFailures: number;
+  /** Handler calls that did not settle within `handlerTimeoutMs`. */
+  handlerTimeouts: number;
+  /** Messages given up after the last handler attempt (see `handleDeadLetter`). */
+  deadLettered: number;
+  /** Live (isStore=false) messages dropped because the app was behind by `maxQueuedMessages`. */
+  deliveriesDropped: number;
+  /** Messages a `messages()` iterator missed because nobody read it and its buffer was full. */
+  iteratorDropped: number;
   /** Gauge: messages waiting for a connection to be written. */
   queueDepth: number;
   /** Gauge: messages written and awaiting their ack. */
   pendingAcks: number;
-  /** Gauge: incoming lists waiting for the app's handlers. */
+  /** Gauge: incoming messages waiting for (or in) the app's handlers. */
   deliveryQueueDepth: number;
   ackLatency: LatencyHistogram;
 }
@@ -44,6 +54,11 @@ export class UserMetrics {
   received = 0;
   duplicatesDropped = 0;
   reconnects = 0;
+  handlerFailures = 0;
+  handlerTimeouts = 0;
+  deadLettered = 0;
+  deliveriesDropped = 0;
+  iteratorDropped = 0;
   private readonly latencyCounts = new Array<number>(ACK_LATENCY_BUCKETS_MS.length + 1).fill(0);
   private latencySum = 0;
 
@@ -63,6 +78,11 @@ export class UserMetrics {
       received: this.received,
       duplicatesDropped: this.duplicatesDropped,
       reconnects: this.reconnects,
+      handlerFailures: this.handlerFailures,
+      handlerTimeouts: this.handlerTimeouts,
+      deadLettered: this.deadLettered,
+      deliveriesDropped: this.deliveriesDropped,
+      iteratorDropped: this.iteratorDropped,
       ...gauges,
       ackLatency: {
         bucketsMs: ACK_LATENCY_BUCKETS_MS,
@@ -74,11 +94,17 @@ export class UserMetrics {
   }
 }
 
+const COUNTED = [
+  'sent', 'acked', 'rejected', 'timedOut', 'received', 'duplicatesDropped', 'reconnects',
+  'handlerFailures', 'handlerTimeouts', 'deadLettered', 'deliveriesDropped', 'iteratorDropped',
+  'queueDepth', 'pendingAcks', 'deliveryQueueDepth',
+] as const;
+
 /** Sums snapshots of many users (e.g. every MCUser of a process). */
 export function aggregateMetrics(snapshots: Iterable<MetricsSnapshot>): MetricsSnapshot {
   const total = new UserMetrics().snapshot({ queueDepth: 0, pendingAcks: 0, deliveryQueueDepth: 0 });
   for (const s of snapshots) {
-    for (const key of ['sent', 'acked', 'rejected', 'timedOut', 'received', 'duplicatesDropped', 'reconnects', 'queueDepth', 'pendingAcks', 'deliveryQueueDepth'] as const) {
+    for (const key of COUNTED) {
       total[key] += s[key];
     }
     s.ackLatency.counts.forEach((c, i) => (total.ackLatency.counts[i]! += c));

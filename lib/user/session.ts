@@ -52,7 +52,8 @@ export class LoginRejectedError extends MIMCError {
   }
 }
 
-type Phase = 'conn' | 'bind' | 'bound' | 'closed';
+/** `unbinding`: UBND written; nothing else may follow it on this connection. */
+type Phase = 'conn' | 'bind' | 'bound' | 'unbinding' | 'closed';
 
 /**
  * One logged-in connection: CONN and BIND on a fresh socket, then SECMSG traffic with
@@ -131,6 +132,8 @@ export class Session implements FrameSink {
   /** Sends UBND and waits (at most `timeoutMs`) for the server's answer, then closes. */
   async unbind(timeoutMs: number): Promise<void> {
     if (this.phase !== 'bound') return this.close();
+    this.phase = 'unbinding';
+    this.clearDeadTimer();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
       this.afterAnyFrame = () => {
@@ -148,15 +151,6 @@ export class Session implements FrameSink {
     this.connection.close(error);
   }
 
-  pauseReading(): void {
-    this.connection.pauseReading();
-    this.clearDeadTimer();
-  }
-
-  resumeReading(): void {
-    this.connection.resumeReading();
-  }
-
   // ---- FrameSink ------------------------------------------------------------------------------
 
   onFrame(body: Uint8Array): void {
@@ -167,7 +161,7 @@ export class Session implements FrameSink {
     try {
       const decoded = decodeBody(body, this.bodyKey);
       if (decoded === null) return; // pong
-      if (this.phase === 'bound') this.dispatch(decoded);
+      if (this.phase === 'bound' || this.phase === 'unbinding') this.dispatch(decoded);
       else this.advanceHandshake(decoded);
     } catch (err) {
       this.close(MIMCError.is(err) ? err : new MIMCError(ErrorCode.MALFORMED_FRAME, 'bad frame', { cause: err }));
@@ -175,7 +169,7 @@ export class Session implements FrameSink {
   }
 
   onClose(error: MIMCError | undefined): void {
-    const wasBound = this.phase === 'bound';
+    const wasBound = this.phase === 'bound' || this.phase === 'unbinding';
     this.phase = 'closed';
     this.clearDeadTimer();
     if (this.pingTimer) clearTimeout(this.pingTimer);
@@ -278,7 +272,7 @@ export class Session implements FrameSink {
   private write(frame: Uint8Array, expectsReply: boolean, stillWanted?: () => boolean): boolean {
     if (!this.connection.send(frame, stillWanted)) return false;
     this.pingTimer?.refresh();
-    if (expectsReply && this.deadTimer === null && !this.connection.readingPaused) {
+    if (expectsReply && this.deadTimer === null) {
       this.deadTimer = setTimeout(this.declareDead, this.config.responseTimeoutMs);
     }
     return true;
@@ -292,7 +286,6 @@ export class Session implements FrameSink {
 
   private readonly declareDead = (): void => {
     this.deadTimer = null;
-    if (this.connection.readingPaused) return; // we stopped reading; silence is ours, not the peer's
     this.close(new MIMCError(ErrorCode.CONNECTION_LOST, `no answer from the server within ${this.config.responseTimeoutMs} ms`));
   };
 

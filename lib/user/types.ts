@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { MIMCError } from '../errors.js';
 import type { UserInfoStore } from './user-info-store.js';
 
 /** Supplies the raw token-service JSON for this user (from the app's own server). Go: `Token`. */
@@ -35,6 +36,35 @@ export interface MessageHandlerDelegate {
    * Return true to ask for them now with a PULL; the server otherwise sends them as acks arrive.
    */
   handlePullNotification?(): boolean | void | Promise<boolean | void>;
+  /**
+   * A batch whose handler failed (threw, rejected or timed out) on every attempt of
+   * `handlerRetry.maxAttempts`. It is acknowledged to the server right after this call: keep it
+   * somewhere durable here if it matters. `error.code` is ERR_HANDLER_FAILED or ERR_HANDLER_TIMEOUT.
+   */
+  handleDeadLetter?(letter: DeadLetter): void | Promise<void>;
+}
+
+/** Messages handed to one handler call: consecutive messages of one kind from one server list. */
+export type MessageBatch = { kind: 'p2p'; messages: P2PMessage[] } | { kind: 'p2t'; messages: P2TMessage[] };
+
+/** A batch given up after its last handler attempt. */
+export type DeadLetter = MessageBatch & {
+  /** Handler calls made (= `handlerRetry.maxAttempts`). */
+  attempts: number;
+  /** Why the last attempt failed; the app's own error is its `cause`. */
+  error: MIMCError;
+};
+
+/** Retries of a failed handler call (exponential backoff: min × factor^(n−1), capped at max). */
+export interface HandlerRetryOptions {
+  /** Handler calls per batch, the first included, before it is dead-lettered (default 5). */
+  maxAttempts?: number;
+  /** Delay before the first retry (default 200 ms). */
+  minDelayMs?: number;
+  /** Largest delay between retries (default 10 000 ms). */
+  maxDelayMs?: number;
+  /** Growth factor between retries (default 2). */
+  factor?: number;
 }
 
 export interface P2PMessage {
@@ -134,8 +164,17 @@ export interface MCUserOptions {
   dedupWindow?: number;
   /** Acknowledge incoming lists after the handlers finished (default) or before calling them (Go). */
   ackMode?: AckMode;
-  /** Incoming lists buffered before the socket is paused (default 64). */
+  /**
+   * Incoming messages waiting for the app (default 5 000). Beyond it, live (isStore=false)
+   * messages are dropped and counted (`deliveriesDropped`); stored ones stay on the server.
+   */
+  maxQueuedMessages?: number;
+  /** @deprecated since 0.2: use `maxQueuedMessages` (this value × 100, the server's list size). */
   maxQueuedDeliveries?: number;
+  /** A handler call that has not settled by then counts as failed (default 30 000 ms); a late completion is ignored. */
+  handlerTimeoutMs?: number;
+  /** Retries of failed handler calls before a batch is dead-lettered. */
+  handlerRetry?: HandlerRetryOptions;
   reconnect?: ReconnectOptions;
   /**
    * Keeps the resource (and, with `cacheToken`, the token) across restarts, as the Go SDK's
@@ -161,6 +200,8 @@ export interface HealthSnapshot {
   /** Failed connection attempts since the user was last online. */
   reconnectAttempts: number;
   lastError: { code: string; message: string; at: number } | null;
+  /** The app is the bottleneck: incoming messages are at their bound, or a handler is being retried. */
+  deliveryBackpressured: boolean;
 }
 
 /** What `close()` did with the messages still awaiting an ack. */

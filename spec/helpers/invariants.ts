@@ -153,13 +153,29 @@ interface UserInternals {
   session: { connection?: { queue?: unknown[] } } | null;
 }
 
+interface FacadeParts {
+  incoming?: { queue?: unknown[]; finished?: { size: number; capacity: number } };
+  outgoing?: { pending?: { size: number; capacity: number } };
+  lifecycle?: { session?: UserInternals['session'] };
+}
+
 /** The private bounded structures of an MCUser; throws if their shape changed (so a check never passes vacuously). */
 export function internals(user: MCUser): UserInternals {
-  const u = user as unknown as UserInternals;
-  if (!Array.isArray(u.deliveries)) throw new Error('MCUser internals changed: no deliveries array');
-  if (typeof u.seen?.size !== 'number' || typeof u.seen.capacity !== 'number') throw new Error('MCUser internals changed: no dedup window');
-  if (typeof u.pending?.size !== 'number' || typeof u.pending.capacity !== 'number') throw new Error('MCUser internals changed: no pending table');
-  return u;
+  const parts = user as unknown as FacadeParts;
+  const deliveries = parts.incoming?.queue;
+  const seen = parts.incoming?.finished;
+  const pending = parts.outgoing?.pending;
+  if (!Array.isArray(deliveries)) throw new Error('MCUser internals changed: no incoming queue');
+  if (typeof seen?.size !== 'number' || typeof seen.capacity !== 'number') throw new Error('MCUser internals changed: no dedup window');
+  if (typeof pending?.size !== 'number' || typeof pending.capacity !== 'number') throw new Error('MCUser internals changed: no pending table');
+  return {
+    deliveries,
+    seen,
+    pending,
+    get session() {
+      return parts.lifecycle?.session ?? null;
+    },
+  };
 }
 
 // ---- the harness ---------------------------------------------------------------------------------
@@ -595,7 +611,8 @@ export class Harness {
       const o = t.options;
       const p = t.peaks;
       const maxPending = o.maxPendingMessages ?? 10_000;
-      const maxQueued = o.maxQueuedDeliveries ?? 64;
+      // stored messages may exceed the bound up to twice (the server's window holds them back); see IncomingPipeline
+      const maxQueued = 2 * (o.maxQueuedMessages ?? (o.maxQueuedDeliveries === undefined ? 5_000 : o.maxQueuedDeliveries * 100));
       const dedup = o.dedupWindow ?? 10_000;
       if (p.pending > maxPending) out.push(`${t.name}: ${p.pending} pending messages (bound ${maxPending})`);
       if (p.deliveries > maxQueued) out.push(`${t.name}: ${p.deliveries} queued deliveries (bound ${maxQueued})`);

@@ -279,11 +279,12 @@ describe('failures', () => {
     await until(() => alice.user.isOnline);
   });
 
-  it('keeps delivering after a delegate throws', async () => {
+  it('retries a delegate that throws, then keeps delivering in order', async () => {
     let calls = 0;
     const received: string[] = [];
     const bob = makeUser(emulator, 'bob', {
       ackMode: 'before-handler',
+      handlerRetry: { minDelayMs: 1 },
       messageDelegate: {
         handleMessage: (messages) => {
           calls += 1;
@@ -295,10 +296,11 @@ describe('failures', () => {
     const alice = makeUser(emulator, 'alice');
     await Promise.all([alice.user.login(), bob.user.login()]);
     await alice.user.sendMessageAndWait('bob', text('first'));
-    await until(() => calls === 1);
-    await alice.user.sendMessageAndWait('bob', text('second'));
     await until(() => received.length === 1);
-    expect(received).toEqual(['second']);
+    await alice.user.sendMessageAndWait('bob', text('second'));
+    await until(() => received.length === 2);
+    expect(received).toEqual(['first', 'second']);
+    expect(bob.user.metrics().handlerFailures).toBe(1);
     expect(bob.user.isOnline).toBe(true);
   });
 });

@@ -1,0 +1,391 @@
+import type { Logger } from 'pino';
+import pRetry from 'p-retry';
+import { MIMCError, ErrorCode } from '../errors.js';
+import { needsTokenRefresh } from '../protocol/constants.js';
+import type { BindResult, MimcPacket } from '../protocol/packets.js';
+import type { IdGenerator } from './ids.js';
+import type { Settings } from './options.js';
+import { resolveFrontends, type FrontendAddress } from './resolver.js';
+import { LoginRejectedError, Session } from './session.js';
+import { parseTokenJson, type TokenInfo } from './token.js';
+import type { UserInfoStore } from './user-info-store.js';
+import type { ConnectionState, HealthSnapshot } from './types.js';
+
+export interface StatusChange {
+  isOnline: boolean;
+  errorType?: string;
+  errorReason?: string;
+  errorDescription?: string;
+}
+
+export interface LoginOptions {
+  /** Give up the first login after this long (default 30 000 ms); reconnects later retry forever. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** What the connection lifecycle needs from its owner. */
+export interface LifecycleHost {
+  readonly log: Logger;
+  readonly ids: IdGenerator;
+  /** The app's token delegate; resolves with the token-service JSON text. */
+  fetchToken(): Promise<string>;
+  /** A session is bound and "online" was announced: the other parts may write. */
+  onOnline(session: Session, isReconnect: boolean): void;
+  onPacket(packet: MimcPacket, session: Session): void;
+  onStateChange(next: ConnectionState, previous: ConnectionState): void;
+  reportStatus(change: StatusChange): void;
+}
+
+export interface Identity {
+  appId: bigint;
+  appAccount: string;
+  resource: string | undefined;
+  userInfoStore: UserInfoStore;
+  cacheToken: boolean;
+}
+
+const RETRYABLE = new Set<string>([
+  ErrorCode.CONNECTION_LOST,
+  ErrorCode.LOGIN_TIMEOUT,
+  ErrorCode.RESOLVER_FAILED,
+  ErrorCode.TOKEN_FETCH_FAILED,
+  ErrorCode.MALFORMED_FRAME,
+  ErrorCode.BAD_MAGIC,
+  ErrorCode.BAD_VERSION,
+  ErrorCode.BAD_CHECKSUM,
+  ErrorCode.FRAME_TOO_LARGE,
+]);
+
+function isRetryable(err: unknown): boolean {
+  if (err instanceof LoginRejectedError) return needsTokenRefresh(err.result.errorType, err.result.errorReason);
+  return MIMCError.is(err) && RETRYABLE.has(err.code);
+}
+
+const NETWORK_ERROR = 'NETWORK_ERROR';
+
+type LoginWaiter = { resolve(): void; reject(err: MIMCError): void };
+
+/**
+ * The one state machine of a user: token, resolver, connect + bind, reconnect with backoff,
+ * kick, logout. It owns the session; the other parts only ever see the bound one.
+ * "Wants to be online" is `life !== null`: there is no separate flag for it.
+ */
+export class ConnectionLifecycle {
+  private current: ConnectionState = 'offline';
+  /** Present while the user wants to be online; aborting it stops the connect loop. */
+  private life: AbortController | null = null;
+  private session: Session | null = null;
+  private sessionEnded: (() => void) | null = null;
+  private token: TokenInfo | null = null;
+  private tokenStale = false;
+  private frontends: FrontendAddress[] | null = null;
+  private readonly loginWaiters = new Set<LoginWaiter>();
+  private currentResource: string;
+  private userInfoLoaded = false;
+  private everOnline = false;
+  private attemptsSinceOnline = 0;
+  private lastErrorRecord: HealthSnapshot['lastError'] = null;
+
+  constructor(
+    private readonly identity: Identity,
+    private readonly settings: Settings,
+    private readonly host: LifecycleHost,
+    generatedResource: string,
+  ) {
+    this.currentResource = identity.resource ?? generatedResource;
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  get resource(): string {
+    return this.currentResource;
+  }
+
+  get uuid(): bigint | undefined {
+    return this.token?.uuid;
+  }
+
+  /** True between login() and logout()/destroy()/a final failure. */
+  get wantsOnline(): boolean {
+    return this.life !== null;
+  }
+
+  /** The session while it is bound (writes allowed), else null. */
+  get boundSession(): Session | null {
+    return this.session?.isBound ? this.session : null;
+  }
+
+  get reconnectAttempts(): number {
+    return this.attemptsSinceOnline;
+  }
+
+  get lastError(): HealthSnapshot['lastError'] {
+    return this.lastErrorRecord && { ...this.lastErrorRecord };
+  }
+
+  /** Monotonic ms of the last byte received on the current session, or null. */
+  get lastReceivedAt(): number | null {
+    return this.session ? this.session.lastReceivedAt : null;
+  }
+
+  login(options: LoginOptions): Promise<void> {
+    if (this.current === 'online') return Promise.resolve();
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const promise = new Promise<void>((resolve, reject) => {
+      const signal = options.signal;
+      const finish = (err?: MIMCError) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.loginWaiters.delete(waiter);
+        if (err) reject(err);
+        else resolve();
+      };
+      const waiter: LoginWaiter = { resolve: () => finish(), reject: (err) => finish(err) };
+      const abandonIfAlone = () => {
+        if (this.loginWaiters.size === 0 && this.current !== 'online') this.stop();
+      };
+      const onAbort = () => {
+        finish(new MIMCError(ErrorCode.ABORTED, 'login aborted'));
+        abandonIfAlone();
+      };
+      const timer = setTimeout(() => {
+        const lastError = this.lastErrorRecord;
+        finish(new MIMCError(ErrorCode.LOGIN_TIMEOUT, `not online within ${timeoutMs} ms`, { details: { lastError: lastError?.code } }));
+        abandonIfAlone();
+      }, timeoutMs);
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.loginWaiters.add(waiter);
+    });
+    if (!this.life) {
+      this.life = new AbortController();
+      void this.connectLoop(this.life.signal);
+    }
+    return promise;
+  }
+
+  /**
+   * Stops wanting to be online: the connect loop ends and login waiters are rejected with
+   * `reason`. The session, if any, is left to the caller (unbind or close).
+   */
+  stop(reason?: MIMCError): Session | null {
+    this.life?.abort();
+    this.life = null;
+    this.sessionEnded?.();
+    this.sessionEnded = null;
+    const error = reason ?? new MIMCError(ErrorCode.LOGIN_TIMEOUT, 'login abandoned');
+    for (const waiter of [...this.loginWaiters]) waiter.reject(error);
+    const session = this.session;
+    if (!session) this.setState('offline');
+    return session;
+  }
+
+  /** Forgets the session (after its unbind or close) and goes `offline`, or `closed` for good. */
+  detach(final: ConnectionState & ('offline' | 'closed')): void {
+    this.session = null;
+    this.setState(final);
+  }
+
+  noteError(error: Error): void {
+    this.lastErrorRecord = { code: MIMCError.is(error) ? error.code : 'ERR_UNKNOWN', message: error.message, at: Date.now() };
+  }
+
+  // ---- connect loop ---------------------------------------------------------------------------
+
+  private async connectLoop(life: AbortSignal): Promise<void> {
+    const r = this.settings.reconnect;
+    while (!life.aborted) {
+      let session: Session;
+      // p-retry may reject on abort after an attempt already bound a session: close that one too
+      let established: Session | undefined;
+      try {
+        session = await pRetry(async () => (established = await this.attempt(life)), {
+          retries: Number.POSITIVE_INFINITY,
+          factor: r.factor,
+          minTimeout: r.minDelayMs,
+          maxTimeout: r.maxDelayMs,
+          randomize: r.jitter,
+          signal: life,
+          shouldRetry: ({ error }) => !life.aborted && isRetryable(error),
+          onFailedAttempt: ({ error, attemptNumber }) => {
+            this.attemptsSinceOnline += 1;
+            this.noteError(error);
+            if (life.aborted) return;
+            this.host.log.warn({ code: this.lastErrorRecord?.code, attempt: attemptNumber, reason: error.message }, 'login attempt failed');
+            this.setState('reconnecting');
+          },
+        });
+      } catch (err) {
+        established?.close();
+        if (!life.aborted) this.giveUp(err);
+        return;
+      }
+      if (life.aborted) {
+        session.close();
+        return;
+      }
+      if (!session.isBound) continue; // lost between bind and here: try again
+      const ended = new Promise<void>((resolve) => (this.sessionEnded = resolve));
+      this.sessionUp(session);
+      await ended;
+    }
+  }
+
+  /** One login attempt: token (when missing or stale), frontends, then connect + bind. */
+  private async attempt(life: AbortSignal): Promise<Session> {
+    this.setState('connecting');
+    if (!this.userInfoLoaded) await this.restoreUserInfo();
+    if (!this.token || this.tokenStale) {
+      const tokenJson = await this.host.fetchToken();
+      this.token = parseTokenJson(tokenJson, { appId: this.identity.appId, appAccount: this.identity.appAccount });
+      this.tokenStale = false;
+      this.frontends = null;
+      await this.saveUserInfo(tokenJson);
+    }
+    const token = this.token;
+    const s = this.settings;
+    const frontends = (this.frontends ??= s.frontend ? [s.frontend] : await resolveFrontends(s.resolverUrl, token.feDomainName, s.connectTimeoutMs, life));
+    let lastError: unknown;
+    for (const address of frontends) {
+      if (life.aborted) break;
+      try {
+        this.setState('binding');
+        return await Session.establish(
+          {
+            address,
+            resource: this.resource,
+            token,
+            ids: this.host.ids,
+            connectTimeoutMs: s.connectTimeoutMs,
+            loginTimeoutMs: s.loginTimeoutMs,
+            pingIntervalMs: s.pingIntervalMs,
+            responseTimeoutMs: s.responseTimeoutMs,
+            maxFrameBody: s.maxFrameBody,
+            logger: this.host.log,
+          },
+          { onPacket: this.host.onPacket, onKick: this.handleKick, onClose: this.handleSessionClose },
+          life,
+        );
+      } catch (err) {
+        if (err instanceof LoginRejectedError) {
+          const { errorType, errorReason, errorDesc } = err.result;
+          if (needsTokenRefresh(errorType, errorReason)) this.tokenStale = true;
+          this.host.reportStatus({ isOnline: false, errorType, errorReason, errorDescription: errorDesc });
+          throw err;
+        }
+        lastError = err;
+      }
+    }
+    // a frontend list that no longer works is resolved again next time
+    this.frontends = null;
+    throw lastError ?? new MIMCError(ErrorCode.CLOSED, 'login stopped');
+  }
+
+  private get userInfoKey(): string {
+    return `${this.identity.appId}_${this.identity.appAccount}`;
+  }
+
+  /** Takes the stored resource (unless one was given) and, with cacheToken, the stored token. */
+  private async restoreUserInfo(): Promise<void> {
+    this.userInfoLoaded = true;
+    let info;
+    try {
+      info = await this.identity.userInfoStore.load(this.userInfoKey);
+    } catch (err) {
+      this.host.log.warn({ err: describeError(err) }, 'cannot read the user-info store');
+      return;
+    }
+    if (!info) return;
+    if (this.identity.resource === undefined) this.currentResource = info.resource;
+    if (this.identity.cacheToken && info.tokenJson && !this.token) {
+      try {
+        this.token = parseTokenJson(info.tokenJson, { appId: this.identity.appId, appAccount: this.identity.appAccount });
+      } catch {
+        this.host.log.info('ignored an unusable cached token');
+      }
+    }
+  }
+
+  private async saveUserInfo(tokenJson: string): Promise<void> {
+    try {
+      await this.identity.userInfoStore.save(this.userInfoKey, {
+        resource: this.currentResource,
+        ...(this.identity.cacheToken ? { tokenJson } : {}),
+      });
+    } catch (err) {
+      this.host.log.warn({ err: describeError(err) }, 'cannot write the user-info store');
+    }
+  }
+
+  private sessionUp(session: Session): void {
+    this.session = session;
+    const isReconnect = this.everOnline;
+    this.everOnline = true;
+    this.attemptsSinceOnline = 0;
+    this.setState('online');
+    this.host.log.info('online');
+    for (const waiter of [...this.loginWaiters]) waiter.resolve();
+    this.host.reportStatus({ isOnline: true });
+    this.host.onOnline(session, isReconnect);
+  }
+
+  /** Login cannot succeed (bad token, refused login): stop and tell whoever waits. */
+  private giveUp(err: unknown): void {
+    const error = MIMCError.is(err) ? err : new MIMCError(ErrorCode.CONNECTION_LOST, 'login failed', { cause: err });
+    this.host.log.warn({ code: error.code, reason: error.message }, 'login abandoned');
+    this.noteError(error);
+    this.life = null;
+    this.setState('offline');
+    // nobody awaits login() during a reconnect: the status delegate is how the app learns it
+    if (this.loginWaiters.size === 0) this.host.reportStatus({ isOnline: false, errorType: error.code, errorReason: error.message });
+    for (const waiter of [...this.loginWaiters]) waiter.reject(error);
+  }
+
+  private readonly handleSessionClose = (error: MIMCError | undefined, session: Session): void => {
+    if (this.session !== session) return;
+    this.session = null;
+    const resume = this.sessionEnded;
+    this.sessionEnded = null;
+    if (!this.life) {
+      this.setState('offline'); // logout, destroy or a kick ended the wish to be online
+    } else {
+      if (error) this.noteError(error);
+      this.host.log.warn({ code: error?.code, reason: error?.message }, 'connection lost');
+      this.setState('reconnecting');
+      if (error?.code !== ErrorCode.KICKED) {
+        this.host.reportStatus({ isOnline: false, errorType: NETWORK_ERROR, errorReason: NETWORK_ERROR, errorDescription: error?.message ?? NETWORK_ERROR });
+      }
+    }
+    resume?.();
+  };
+
+  private readonly handleKick = (result: BindResult, session: Session): void => {
+    if (this.session !== session) return;
+    if (needsTokenRefresh(result.errorType, result.errorReason)) {
+      this.tokenStale = true; // reconnect with a fresh token
+    } else {
+      // another login took this resource: do not fight it
+      this.life?.abort();
+      this.life = null;
+    }
+    this.host.log.warn({ errorType: result.errorType, errorReason: result.errorReason }, 'kicked by the server');
+    this.host.reportStatus({ isOnline: false, errorType: result.errorType, errorReason: result.errorReason, errorDescription: result.errorDesc });
+  };
+
+  private setState(next: ConnectionState): void {
+    const previous = this.current;
+    if (previous === next || previous === 'closed') return;
+    this.current = next;
+    this.host.log.debug({ from: previous, to: next }, 'state');
+    this.host.onStateChange(next, previous);
+  }
+}
+
+/** An error as loggable facts: no stack of user data, never payloads. */
+export function describeError(err: unknown): Record<string, unknown> {
+  if (err instanceof Error) return { name: err.name, message: err.message, ...(MIMCError.is(err) ? { code: err.code } : {}) };
+  return { value: typeof err };
+}

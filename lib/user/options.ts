@@ -1,0 +1,76 @@
+import { MIMCError, ErrorCode } from '../errors.js';
+import { DEFAULT_MAX_FRAME_BODY } from '../protocol/constants.js';
+import type { IncomingSettings } from './incoming.js';
+import { DEFAULT_RESOLVER_URL, parseAddress, type FrontendAddress } from './resolver.js';
+import type { AckMode, MCUserOptions, ReconnectOptions } from './types.js';
+
+/** Every MCUser option with its default applied and its type checked. */
+export interface Settings {
+  sendTimeoutMs: number;
+  connectTimeoutMs: number;
+  loginTimeoutMs: number;
+  pingIntervalMs: number;
+  responseTimeoutMs: number;
+  maxPendingMessages: number;
+  maxPayloadBytes: number;
+  maxFrameBody: number;
+  resolverUrl: string;
+  frontend: FrontendAddress | undefined;
+  reconnect: Required<ReconnectOptions>;
+  incoming: IncomingSettings;
+}
+
+/** The server's largest list: what one deprecated `maxQueuedDeliveries` stood for. */
+const MESSAGES_PER_LIST = 100;
+
+export function resolveSettings(options: MCUserOptions): Settings {
+  const frontend = options.frontendAddress;
+  const retry = options.handlerRetry;
+  const legacyQueue = options.maxQueuedDeliveries === undefined ? undefined : positive(options.maxQueuedDeliveries, 64, 'maxQueuedDeliveries') * MESSAGES_PER_LIST;
+  return {
+    sendTimeoutMs: positive(options.sendTimeoutMs, 10_000, 'sendTimeoutMs'),
+    connectTimeoutMs: positive(options.connectTimeoutMs, 5_000, 'connectTimeoutMs'),
+    loginTimeoutMs: positive(options.loginTimeoutMs, 5_000, 'loginTimeoutMs'),
+    pingIntervalMs: positive(options.pingIntervalMs, 3_000, 'pingIntervalMs'),
+    responseTimeoutMs: positive(options.responseTimeoutMs, 5_000, 'responseTimeoutMs'),
+    maxPendingMessages: positive(options.maxPendingMessages, 10_000, 'maxPendingMessages'),
+    maxPayloadBytes: positive(options.maxPayloadBytes, 64 * 1024, 'maxPayloadBytes'),
+    maxFrameBody: positive(options.maxFrameBody, DEFAULT_MAX_FRAME_BODY, 'maxFrameBody'),
+    resolverUrl: options.resolverUrl ?? DEFAULT_RESOLVER_URL,
+    frontend: typeof frontend === 'string' ? parseAddress(frontend) : frontend,
+    reconnect: {
+      minDelayMs: positive(options.reconnect?.minDelayMs, 200, 'reconnect.minDelayMs'),
+      maxDelayMs: positive(options.reconnect?.maxDelayMs, 10_000, 'reconnect.maxDelayMs'),
+      factor: positive(options.reconnect?.factor, 2, 'reconnect.factor'),
+      jitter: options.reconnect?.jitter ?? true,
+    },
+    incoming: {
+      ackMode: checkAckMode(options.ackMode),
+      dedupWindow: positive(options.dedupWindow, 10_000, 'dedupWindow'),
+      maxQueuedMessages: positive(options.maxQueuedMessages, legacyQueue ?? 5_000, 'maxQueuedMessages'),
+      handlerTimeoutMs: positive(options.handlerTimeoutMs, 30_000, 'handlerTimeoutMs'),
+      retry: {
+        maxAttempts: Math.max(1, Math.floor(positive(retry?.maxAttempts, 5, 'handlerRetry.maxAttempts'))),
+        minDelayMs: positive(retry?.minDelayMs, 200, 'handlerRetry.minDelayMs'),
+        maxDelayMs: positive(retry?.maxDelayMs, 10_000, 'handlerRetry.maxDelayMs'),
+        factor: positive(retry?.factor, 2, 'handlerRetry.factor'),
+      },
+    },
+  };
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new MIMCError(ErrorCode.INVALID_ARGUMENT, `${name} must be a positive number`);
+  }
+  return value;
+}
+
+function checkAckMode(mode: AckMode | undefined): AckMode {
+  if (mode === undefined) return 'after-handler';
+  if (mode !== 'after-handler' && mode !== 'before-handler') {
+    throw new MIMCError(ErrorCode.INVALID_ARGUMENT, "ackMode must be 'after-handler' or 'before-handler'");
+  }
+  return mode;
+}
