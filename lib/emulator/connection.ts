@@ -33,17 +33,12 @@ import {
 } from '../protocol/packets.js';
 import { Rc4 } from '../protocol/rc4.js';
 import type { EmulatorCore } from './core.js';
+import type { BoundSession, ClientPeer } from './peer.js';
 import { DeliveryCursor } from './delivery.js';
 import type { Account, Delivery, TokenRecord } from './store.js';
 import { FrameWriter } from './writer.js';
 
 /** Who a connection is logged in as. The token record holds the security key in use. */
-export interface BoundSession {
-  account: Account;
-  resource: string;
-  token: TokenRecord;
-}
-
 type State = 'awaiting-conn' | 'handshaken' | 'bound' | 'closed';
 
 /** A graceful close (after KICK) waits this long for the peer before destroying the socket. */
@@ -74,7 +69,7 @@ function sameText(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export class Connection {
+export class Connection implements ClientPeer {
   private state: State = 'awaiting-conn';
   private readonly decoder: FrameDecoder;
   private bodyKey: Rc4 | null = null;

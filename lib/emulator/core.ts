@@ -8,7 +8,7 @@ import { MIMCError, ErrorCode } from '../errors.js';
 import { ErrorType, PacketType } from '../protocol/constants.js';
 import { encodeP2PMessage, encodeP2TMessage, type P2PMessage, type P2TMessage, type UserRef } from '../protocol/packets.js';
 import { CallbackDispatcher } from './callbacks.js';
-import type { BoundSession, Connection } from './connection.js';
+import type { BoundSession, ClientPeer } from './peer.js';
 import { History } from './history.js';
 import { FaultState, type FaultTarget } from './faults.js';
 import type { ResolvedOptions } from './options.js';
@@ -51,9 +51,9 @@ export class EmulatorCore implements FaultTarget {
     callbackFailures: 0,
     callbacksAbandoned: 0,
   };
-  readonly connections = new Set<Connection>();
+  readonly connections = new Set<ClientPeer>();
   /** uuid → resource → the connection bound as (uuid, resource). */
-  private readonly sessions = new Map<bigint, Map<string, Connection>>();
+  private readonly sessions = new Map<bigint, Map<string, ClientPeer>>();
   private readonly idPrefix = `emu_${randomBytes(4).toString('hex')}_`;
   private idCounter = 0;
 
@@ -83,18 +83,18 @@ export class EmulatorCore implements FaultTarget {
   // -------------------------------------------------------------------------------------------
   // Connections and sessions
 
-  connectionOpened(conn: Connection): void {
+  connectionOpened(conn: ClientPeer): void {
     this.connections.add(conn);
     this.stats.connections++;
     this.stats.connectionsTotal++;
   }
 
-  connectionGone(conn: Connection): void {
+  connectionGone(conn: ClientPeer): void {
     if (this.connections.delete(conn)) this.stats.connections--;
   }
 
   /** Marks conn's session bound; an older connection bound as the same (uuid, resource) is kicked. */
-  register(conn: Connection): void {
+  register(conn: ClientPeer): void {
     const { account, resource } = conn.session!;
     const older = this.sessions.get(account.uuid)?.get(resource);
     if (older === conn) return;
@@ -111,7 +111,7 @@ export class EmulatorCore implements FaultTarget {
     this.stats.bound++;
   }
 
-  unregister(conn: Connection): void {
+  unregister(conn: ClientPeer): void {
     const session = conn.session;
     if (!session) return;
     const byResource = this.sessions.get(session.account.uuid);
@@ -121,7 +121,7 @@ export class EmulatorCore implements FaultTarget {
     this.stats.bound--;
   }
 
-  private sessionsOf(account: Account): Map<string, Connection> | undefined {
+  private sessionsOf(account: Account): Map<string, ClientPeer> | undefined {
     return this.sessions.get(account.uuid);
   }
 
@@ -393,7 +393,7 @@ export class EmulatorCore implements FaultTarget {
   // -------------------------------------------------------------------------------------------
   // Fault actions
 
-  private connectionsOf(appAccount: string | undefined): Connection[] {
+  private connectionsOf(appAccount: string | undefined): ClientPeer[] {
     return [...this.connections].filter((c) => appAccount === undefined || c.appAccount === appAccount);
   }
 

@@ -324,10 +324,11 @@ export class Harness {
         else if (!Buffer.from(sent.payload).equals(Buffer.from(m.payload))) this.running.push(`${name}: payload of ${k} differs from what was sent`);
       }
     };
+    // a delivery counts once the handler succeeded: a failed attempt is retried by the SDK
     const onMessages = async (messages: Array<P2PMessage | P2TMessage>) => {
       late('a message delivery');
-      received(messages, tracked.delivered);
       await tracked.handler?.(messages);
+      received(messages, tracked.delivered);
     };
     const outcome = (packetId: string, what: 'ack' | 'timeout', ack?: ServerAck) => {
       late(`a send outcome (${what})`);
@@ -452,7 +453,7 @@ export class Harness {
     let waiting: Promise<unknown> = Promise.resolve();
     const id = this.record(from, 'p2p', toAccount, options, (payload, isStore) => {
       waiting = from.user.sendMessageAndWait(toAccount, payload, { isStore });
-      const slots = (from.user as unknown as { pending: { slots?: Map<string, unknown> } }).pending.slots;
+      const slots = (from.user as unknown as { outgoing: { pending: { slots?: Map<string, unknown> } } }).outgoing.pending.slots;
       if (!(slots instanceof Map)) throw new Error('MCUser internals changed: no pending.slots map');
       return [...slots.keys()].at(-1)!;
     });

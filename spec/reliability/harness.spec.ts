@@ -65,7 +65,7 @@ describe('the invariant harness', () => {
     await h.loginAll();
     h.emulator.faults.dropAcks(true);
     const vanished = h.send(alice, 'bob')!;
-    (alice.user as unknown as { pending: { settle(id: string): unknown } }).pending.settle(vanished); // a bug: the entry disappears
+    (alice.user as unknown as { outgoing: { pending: { settle(id: string): unknown } } }).outgoing.pending.settle(vanished); // a bug: the entry disappears
     h.emulator.faults.dropAcks(false);
     for (let i = 0; i < 3; i++) h.send(alice, 'bob');
     await h.settle({ deliveryTimeoutMs: 500 });

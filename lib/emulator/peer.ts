@@ -1,0 +1,31 @@
+/**
+ * What the emulator core needs of a client connection. The core routes through this interface
+ * and never imports the connection module, so the dependency points one way: connection → core.
+ */
+import type { BindResult } from '../protocol/packets.js';
+import type { Account, Delivery, TokenRecord } from './store.js';
+
+/** The (account, resource) a connection is bound to, and the token it bound with. */
+export interface BoundSession {
+  account: Account;
+  resource: string;
+  token: TokenRecord;
+}
+
+export interface ClientPeer {
+  readonly session: BoundSession | null;
+  readonly appAccount: string | undefined;
+  /** CONN answered: frames to this peer are encrypted with its body key. */
+  readonly handshaken: boolean;
+  /** A message for this peer's session: stored ones are read from the store by the pump. */
+  offer(d: Delivery, stored: boolean): void;
+  /** An online message, written at once as its own SECMSG. */
+  sendOnlineMessage(packetId: string, payload: Uint8Array, timestamp: bigint): void;
+  /** Sends KICK; with `close`, the connection is closed after it. */
+  kick(result: Omit<BindResult, 'result'>, close: boolean): void;
+  /** Fault injection: a frame head announcing an oversized body. */
+  sendOversizedHead(): void;
+  /** Writes what is deliverable now (after an ack, a fault change, ...). */
+  schedulePump(): void;
+  destroy(reason: string): void;
+}
