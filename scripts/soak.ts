@@ -42,6 +42,7 @@ export interface SoakResult {
   delivered: number;
   /** Incoming messages the SDK dropped as already delivered. */
   duplicatesSuppressed: number;
+  deadLettered: number;
   /** Acknowledged stored (message, receiver) pairs that never arrived: must be 0. */
   lost: number;
   faults: Record<string, number>;
@@ -67,7 +68,10 @@ function random(seed: number): () => number {
   };
 }
 
-const FAULTS = ['drop-one', 'drop-all', 'restart', 'stall', 'delay', 'drop-acks', 'expire-one', 'expire-all', 'corrupt', 'oversized'] as const;
+const FAULTS = [
+  'drop-one', 'drop-all', 'restart', 'stall', 'delay', 'drop-acks', 'expire-one', 'expire-all', 'corrupt', 'oversized',
+  'handler-throws', 'handler-slow', 'handler-hangs',
+] as const;
 type Fault = (typeof FAULTS)[number];
 const WEIGHTS: Record<Fault, number> = {
   'drop-one': 6,
@@ -80,6 +84,9 @@ const WEIGHTS: Record<Fault, number> = {
   'expire-all': 1,
   corrupt: 3,
   oversized: 2,
+  'handler-throws': 3,
+  'handler-slow': 2,
+  'handler-hangs': 2,
 };
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
@@ -101,6 +108,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       pingIntervalMs: 400,
       responseTimeoutMs: 600,
       reconnect: { minDelayMs: 20, maxDelayMs: 500 },
+      handlerTimeoutMs: 500,
+      handlerRetry: { minDelayMs: 50, maxDelayMs: 400 },
     },
   });
   const emulator = h.emulator;
@@ -172,6 +181,22 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         case 'corrupt':
           emulator.faults.corruptNextFrame(victim);
           break;
+        case 'handler-throws':
+        case 'handler-slow':
+        case 'handler-hangs': {
+          // the app misbehaves for a while; the SDK retries (and, past the last attempt, dead-letters)
+          const t = users.find((u) => u.account === victim)!;
+          t.handler =
+            kind === 'handler-throws'
+              ? () => {
+                  throw new Error('soak: handler failure');
+                }
+              : kind === 'handler-slow'
+                ? () => new Promise<void>((resolve) => setTimeout(resolve, 20 + rand() * 200))
+                : () => new Promise<void>(() => undefined);
+          later(200 + rand() * 800, () => (t.handler = undefined));
+          break;
+        }
         case 'oversized':
           emulator.faults.sendOversizedFrame(victim);
           break;
@@ -230,7 +255,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         const account = core.store.findAccount(m[1]!);
         const item = account.store.items.find((d) => d.packetId === m[2]);
         const receiver = users.find((t) => t.account === m[1])!;
-        const seen = (receiver.user as unknown as { seen: { has(s: bigint): boolean } }).seen;
+        const seen = (receiver.user as unknown as { incoming: { finished: { has(s: bigint): boolean } } }).incoming.finished;
         say(`DEBUG ${v}: seq ${item?.sequence} acked ${JSON.stringify([...account.acked].map(([r, q]) => [r, String(q)]))} receiver ${receiver.user.resource} ${receiver.user.state} seen ${item ? seen.has(item.sequence) : '?'}`);
       }
     }
@@ -247,6 +272,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       timedOut: summary.timedOut,
       delivered: summary.delivered,
       duplicatesSuppressed: summary.duplicatesSuppressed,
+      deadLettered: summary.deadLettered,
       lost: summary.lost,
       faults,
       reconnects,

@@ -219,6 +219,8 @@ export interface Tracked {
   /** Deliveries to this user (delegate calls / 'message' events), keyed by sender resource + packet id. */
   readonly delivered: Map<string, number>;
   readonly deliveredEvents: Map<string, number>;
+  /** Messages the SDK gave up on after the last handler attempt (an outcome, like a delivery). */
+  readonly deadLettered: Map<string, number>;
   /** Called by the message delegates before they return (a slow or failing handler). */
   handler: ((messages: Array<P2PMessage | P2TMessage>) => void | Promise<void>) | undefined;
   destroyed: boolean;
@@ -256,6 +258,8 @@ export interface Summary {
   timedOut: number;
   delivered: number;
   duplicatesSuppressed: number;
+  /** Messages given up after their last handler attempt (each an outcome, not a loss). */
+  deadLettered: number;
   lost: number;
   violations: number;
 }
@@ -349,6 +353,7 @@ export class Harness {
         handleServerAck: (ack) => outcome(ack.packetId, 'ack', ack),
         handleSendMessageTimeout: (m) => outcome(m.packetId, 'timeout'),
         handleSendGroupMessageTimeout: (m) => outcome(m.packetId, 'timeout'),
+        handleDeadLetter: (letter) => received(letter.messages, tracked.deadLettered),
       },
     });
     user.on('serverAck', (ack) => {
@@ -373,6 +378,7 @@ export class Harness {
       options: merged,
       sends: new Map(),
       delivered: new Map(),
+      deadLettered: new Map(),
       deliveredEvents: new Map(),
       handler: undefined,
       destroyed: false,
@@ -549,7 +555,7 @@ export class Harness {
         if (!this.acceptedStored(record)) continue;
         const k = key(record.from.account, record.from.user.resource, record.id);
         for (const receiver of receiversOf(record)) {
-          if (receiver.delivered.has(k)) continue;
+          if (receiver.delivered.has(k) || receiver.deadLettered.has(k)) continue;
           out.push({ record, receiver });
           if (out.length >= limit) return out;
         }
@@ -607,6 +613,7 @@ export class Harness {
         if (r.firstOutcomeAt > 0 && r.firstOutcomeAt - r.at > limit) out.push(`${t.name}: ${r.id} outcome came ${r.firstOutcomeAt - r.at} ms after the send`);
       }
       for (const [k, n] of t.delivered) if (n > 1) out.push(`${t.name}: ${k} delivered ${n} times`);
+      for (const [k, n] of t.deadLettered) if (n > 1 || t.delivered.has(k)) out.push(`${t.name}: ${k} dead-lettered ${n} times (delivered ${t.delivered.get(k) ?? 0})`);
       for (const [k, n] of t.deliveredEvents) if (n > 1) out.push(`${t.name}: ${k} emitted ${n} times`);
       for (const [k, n] of t.delivered) if ((t.deliveredEvents.get(k) ?? 0) !== n) out.push(`${t.name}: ${k} delegate and event counts differ`);
       const o = t.options;
@@ -629,8 +636,10 @@ export class Harness {
     const sends = this.allSends();
     let delivered = 0;
     let duplicates = 0;
+    let deadLettered = 0;
     for (const t of this.users) {
       for (const n of t.delivered.values()) delivered += n;
+      for (const n of t.deadLettered.values()) deadLettered += n;
       duplicates += t.user.metrics().duplicatesDropped;
     }
     return {
@@ -641,6 +650,7 @@ export class Harness {
       timedOut: sends.filter((r) => r.timeouts > 0).length,
       delivered,
       duplicatesSuppressed: duplicates,
+      deadLettered,
       lost: this.missing().length,
       violations: this.violations().length,
     };
