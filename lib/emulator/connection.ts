@@ -320,8 +320,8 @@ export class Connection implements ClientPeer {
     const payload = packet.payload ?? new Uint8Array(0);
     const result =
       packet.type === PacketType.P2P_MESSAGE
-        ? this.core.routeP2P(this.session!, packet.packetId, decodeP2PMessage(payload), payload)
-        : this.core.routeP2T(this.session!, packet.packetId, decodeP2TMessage(payload), payload);
+        ? this.core.routeP2P(this.session!, packet.packetId, decodeP2PMessage(payload), payload, packet.conversation === true)
+        : this.core.routeP2T(this.session!, packet.packetId, decodeP2TMessage(payload), payload, packet.conversation === true);
     const session = this.session!;
     this.sendAck({
       packetId: packet.packetId,
@@ -332,6 +332,7 @@ export class Connection implements ClientPeer {
       package: this.core.app.appPackage,
       errorMsg: result.errorMsg,
       code: result.code,
+      ...(result.convIndex === undefined ? {} : { convIndex: result.convIndex }),
     });
   }
 
@@ -468,6 +469,7 @@ export class Connection implements ClientPeer {
         type: d.type,
         payload: d.payload,
         timestamp: d.timestamp,
+        ...(d.convIndex === undefined ? {} : { convIndex: d.convIndex }),
       })),
       status: more ? PushStatus.EXCEED_COUNT_LIMIT : PushStatus.NORMAL,
     });

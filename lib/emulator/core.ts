@@ -9,6 +9,7 @@ import { ErrorType, PacketType } from '../protocol/constants.js';
 import { encodeP2PMessage, encodeP2TMessage, type P2PMessage, type P2TMessage, type UserRef } from '../protocol/packets.js';
 import { CallbackDispatcher } from './callbacks.js';
 import type { BoundSession, ClientPeer } from './peer.js';
+import { ChatList } from './chatlist.js';
 import { History } from './history.js';
 import { FaultState, type FaultTarget } from './faults.js';
 import type { ResolvedOptions } from './options.js';
@@ -21,6 +22,8 @@ export interface RouteResult {
   timestamp: bigint;
   errorMsg: string;
   code: number;
+  /** The message's index in its conversation; only when the sender set `conversation` and the message is stored. */
+  convIndex?: bigint;
 }
 
 /** PACKET_ACK codes for refused messages (the protocol leaves them open). */
@@ -35,6 +38,8 @@ export interface OnlineRouteResult {
 export class EmulatorCore implements FaultTarget {
   readonly store: Store;
   readonly history: History;
+  /** Recent chat lists (GET /api/contact/) and conversation indexes. */
+  readonly chatList = new ChatList();
   /** Message callbacks to the app server; closed with the emulator. */
   readonly callbacks: CallbackDispatcher;
   readonly faultState = new FaultState();
@@ -186,12 +191,15 @@ export class EmulatorCore implements FaultTarget {
     bizType: string | undefined;
     onlyResource: string | undefined;
     timestamp: bigint;
-  }): void {
+    conversation: boolean;
+  }): bigint | undefined {
+    const ts = Number(m.timestamp);
+    const entry = m.isStore ? this.history.recordP2P(m.sender.appAccount, m.recipient.appAccount, m.content, ts, m.bizType) : undefined;
+    const convIndex = entry && m.conversation ? this.chatList.recordP2P(m.sender, m.recipient, m.content, entry.sequence, ts) : undefined;
     const delivery: Delivery = { sequence: m.recipient.nextSequence(), packetId: m.packetId, type: PacketType.P2P_MESSAGE, payload: m.wire, timestamp: m.timestamp };
     if (m.onlyResource) delivery.onlyResource = m.onlyResource;
+    if (convIndex !== undefined) delivery.convIndex = convIndex;
     const reached = this.deliver(m.recipient, delivery, m.isStore);
-    const ts = Number(m.timestamp);
-    if (m.isStore) this.history.recordP2P(m.sender.appAccount, m.recipient.appAccount, m.content, ts, m.bizType);
     this.stats.messagesRouted++;
     // Instant when some resource got it; offline when nobody did and it waits in the store.
     const channel = reached > 0 ? 'instant' : m.isStore ? 'offline' : undefined;
@@ -207,6 +215,7 @@ export class EmulatorCore implements FaultTarget {
         ...(m.bizType === undefined ? {} : { bizType: m.bizType }),
       });
     }
+    return convIndex;
   }
 
   /** The P2T counterpart of dispatchP2P; `excludeResource` is the sending resource of the sender. */
@@ -220,17 +229,20 @@ export class EmulatorCore implements FaultTarget {
     bizType: string | undefined;
     excludeResource: string | undefined;
     timestamp: bigint;
-  }): void {
+    conversation: boolean;
+  }): bigint | undefined {
+    const ts = Number(m.timestamp);
+    const entry = m.isStore ? this.history.recordP2T(m.sender.appAccount, m.topic.id, m.content, ts, m.bizType) : undefined;
+    const convIndex = entry && m.conversation ? this.chatList.recordP2T(m.sender, m.topic, m.content, entry.sequence, ts) : undefined;
     const offline: string[] = [];
     for (const member of m.topic.members) {
       const delivery: Delivery = { sequence: member.nextSequence(), packetId: m.packetId, type: PacketType.P2T_MESSAGE, payload: m.wire, timestamp: m.timestamp };
+      if (convIndex !== undefined) delivery.convIndex = convIndex;
       // The sending resource does not get its own group message back; the sender's other resources do.
       if (member === m.sender && m.excludeResource) delivery.excludeResource = m.excludeResource;
       const reached = this.deliver(member, delivery, m.isStore);
       if (reached === 0 && member !== m.sender) offline.push(member.appAccount);
     }
-    const ts = Number(m.timestamp);
-    if (m.isStore) this.history.recordP2T(m.sender.appAccount, m.topic.id, m.content, ts, m.bizType);
     this.stats.messagesRouted++;
     const event = (msgType: string, toAccounts: string[]): Record<string, unknown> => ({
       msgType,
@@ -244,17 +256,20 @@ export class EmulatorCore implements FaultTarget {
     });
     if (this.callbacks.enabled('instant')) this.callbacks.emit('instant', event('NORMAL_TOPIC_MSG', [...m.topic.members].map((a) => a.appAccount)));
     if (m.isStore && offline.length > 0 && this.callbacks.enabled('offline')) this.callbacks.emit('offline', event('OFFLINE_TOPIC_MSG', offline));
+    return convIndex;
   }
 
   /** `raw` is the serialized message as received; it is forwarded when `from` needs no rewrite. */
-  routeP2P(session: BoundSession, packetId: string, msg: P2PMessage, raw: Uint8Array): RouteResult {
+  /** `conversation`: the packet's flag (field 7): record a stored message in the chat list and give it a convIndex. */
+  routeP2P(session: BoundSession, packetId: string, msg: P2PMessage, raw: Uint8Array, conversation = false): RouteResult {
     if (msg.to.appId !== this.app.appId) return this.refuse(AckCode.BAD_REQUEST, 'to.appId is not this app');
     if (msg.to.appAccount.length === 0) return this.refuse(AckCode.BAD_REQUEST, 'to.appAccount is empty');
     const recipient = this.store.account(msg.to.appAccount);
     if (this.isBlocked(recipient, session.account)) return this.refuse(AckCode.FORBIDDEN, 'the recipient blacklisted the sender');
     const timestamp = BigInt(Date.now());
     const wire = this.honestSender(session, msg.from) ? raw : encodeP2PMessage({ ...msg, from: this.authenticatedSender(session) });
-    this.dispatchP2P({
+    const convIndex = this.dispatchP2P({
+      conversation,
       sender: session.account,
       recipient,
       packetId,
@@ -265,7 +280,7 @@ export class EmulatorCore implements FaultTarget {
       onlyResource: msg.to.resource || undefined,
       timestamp,
     });
-    return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK };
+    return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK, ...(convIndex === undefined ? {} : { convIndex }) };
   }
 
   /**
@@ -290,14 +305,15 @@ export class EmulatorCore implements FaultTarget {
     return { code: AckCode.OK, errorMsg: '' };
   }
 
-  routeP2T(session: BoundSession, packetId: string, msg: P2TMessage, raw: Uint8Array): RouteResult {
+  routeP2T(session: BoundSession, packetId: string, msg: P2TMessage, raw: Uint8Array, conversation = false): RouteResult {
     if (msg.to.appId !== this.app.appId) return this.refuse(AckCode.BAD_REQUEST, 'to.appId is not this app');
     const topic = this.store.topic(msg.to.topicId);
     if (!topic) return this.refuse(AckCode.NOT_FOUND, 'topic not found');
     if (!topic.members.has(session.account)) return this.refuse(AckCode.FORBIDDEN, 'sender is not a member of the topic');
     const timestamp = BigInt(Date.now());
     const wire = this.honestSender(session, msg.from) ? raw : encodeP2TMessage({ ...msg, from: this.authenticatedSender(session) });
-    this.dispatchP2T({
+    const convIndex = this.dispatchP2T({
+      conversation,
       sender: session.account,
       topic,
       packetId,
@@ -308,7 +324,7 @@ export class EmulatorCore implements FaultTarget {
       excludeResource: session.resource,
       timestamp,
     });
-    return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK };
+    return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK, ...(convIndex === undefined ? {} : { convIndex }) };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -334,6 +350,7 @@ export class EmulatorCore implements FaultTarget {
       bizType,
       onlyResource: undefined,
       timestamp: BigInt(Date.now()),
+      conversation: false, // the REST push API has no conversation flag
     });
     return packetId;
   }
@@ -358,6 +375,7 @@ export class EmulatorCore implements FaultTarget {
       bizType,
       excludeResource: fromResource || undefined,
       timestamp: BigInt(Date.now()),
+      conversation: false,
     });
     return packetId;
   }

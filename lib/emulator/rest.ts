@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { stringifyExact } from '../protocol/json.js';
 import type { EmulatorCore } from './core.js';
+import type { ChatRow } from './chatlist.js';
 import { HISTORY_MAX_ROWS, byCount, bySequence, byTime, type HistoryEntry } from './history.js';
 import { HttpCode, HttpError, MAX_ACCOUNT_LENGTH, checkAccountName, readJsonObject, stringList } from './http-util.js';
 import { toBigId } from './json.js';
@@ -88,6 +89,22 @@ function historyMessage(e: HistoryEntry, withTo: boolean): Record<string, unknow
   return m;
 }
 
+/** One row of the chat list, every value a string as the manual shows it. */
+function chatRow(r: ChatRow): Record<string, unknown> {
+  const peer = r.userType === 'USER' ? { id: r.peer.uuid.toString(), name: r.peer.appAccount } : { id: r.topic.id.toString(), name: r.topic.name };
+  return {
+    userType: r.userType,
+    ...peer,
+    timestamp: String(r.ts),
+    lastMessage: {
+      fromUuid: r.last.from.uuid.toString(),
+      fromAccount: r.last.from.appAccount,
+      payload: Buffer.from(r.last.payload).toString('base64'),
+      sequence: r.last.sequence.toString(),
+    },
+  };
+}
+
 export class RestApi {
   constructor(private readonly core: EmulatorCore) {}
 
@@ -107,6 +124,8 @@ export class RestApi {
       case 'blacklist':
         if (parts.length !== 2) break;
         return this.blacklist(method, url, req);
+      case 'contact':
+        return this.contact(method, parts.slice(2), url, req);
       default:
         break;
     }
@@ -301,6 +320,7 @@ export class RestApi {
         this.owner(topic, user, 'dismiss it');
         store.deleteTopic(topic.id);
         this.core.history.forgetTopic(topic.id);
+        this.core.chatList.forgetTopic(topic.id);
         return envelopeOk(null, 'success！');
       case 'DELETE id/account':
         this.member(topic, user);
@@ -395,6 +415,33 @@ export class RestApi {
     // The earliest timestamp of the batch: the cursor for the next (older) page.
     data.timestamp = entries[0]?.ts ?? fallbackTimestamp;
     return envelopeOk(data);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Recent chat list
+
+  /**
+   * GET /api/contact/, DELETE /api/contact/p2p/session?member=…, DELETE /api/contact/p2t/session?topicId=…
+   * Token only; an appAccount (header or query) other than the token owner is refused: nobody
+   * reads or edits another user's list. A delete answers with the updated list.
+   */
+  private contact(method: string, parts: string[], url: URL, req: IncomingMessage): string {
+    const route = `${method} ${parts.join('/')}`;
+    if (route !== 'GET ' && route !== 'DELETE p2p/session' && route !== 'DELETE p2t/session') this.noRoute(method, parts, 'contact');
+    const user = this.tokenUser(req);
+    if (!user) throw new HttpError(HttpCode.UNAUTHORIZED, 'the chat list API needs a token header');
+    const claimed = header(req, 'appaccount') ?? url.searchParams.get('appAccount') ?? undefined;
+    if (claimed !== undefined && claimed !== user.appAccount) throw new HttpError(HttpCode.FORBIDDEN, "the token owner's chat list only");
+    const chatList = this.core.chatList;
+    if (route === 'DELETE p2p/session') {
+      const member = checkAccountName(url.searchParams.get('member') ?? undefined, 'member');
+      const peer = this.core.store.findAccount(member);
+      if (!peer || !chatList.deleteP2P(user, peer)) throw new HttpError(HttpCode.NOT_FOUND, 'no such P2P session');
+    } else if (route === 'DELETE p2t/session') {
+      const topicId = bigId(url.searchParams.get('topicId') ?? undefined, 'topicId');
+      if (!chatList.deleteP2T(user, topicId)) throw new HttpError(HttpCode.NOT_FOUND, 'no such topic session');
+    }
+    return envelopeOk(chatList.list(user, Date.now()).map(chatRow));
   }
 
   // -------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ export interface Delivery {
   onlyResource?: string;
   /** This resource of the recipient must not receive it (the sending resource of a P2T member). */
   excludeResource?: string;
+  /** The message's index in its conversation (when the sender set `conversation`). */
+  convIndex?: bigint;
 }
 
 export function deliverableTo(d: Delivery, resource: string): boolean {

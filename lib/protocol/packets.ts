@@ -103,6 +103,10 @@ export interface MimcPacket {
   sequence?: bigint;
   payload?: Uint8Array;
   timestamp?: bigint;
+  /** Field 7: the sender asks the server to record this message in the recent chat list. */
+  conversation?: boolean;
+  /** Field 8: the message's index within its conversation, assigned by the server. */
+  convIndex?: bigint;
 }
 
 export interface PacketAck {
@@ -114,6 +118,8 @@ export interface PacketAck {
   package: string;
   errorMsg: string;
   code?: number;
+  /** Field 9: the acked message's index within its conversation (when the server assigned one). */
+  convIndex?: bigint;
 }
 
 export interface PacketList {
@@ -466,6 +472,8 @@ function packetToProto(p: MimcPacket): mimc.MIMCPacket {
     type: p.type,
     payload: p.payload,
     timestamp: p.timestamp === undefined ? undefined : toLong(p.timestamp, false),
+    conversation: p.conversation,
+    convIndex: p.convIndex === undefined ? undefined : toLong(p.convIndex, false),
   }) as mimc.MIMCPacket;
 }
 
@@ -477,6 +485,8 @@ function packetFromProto(m: mimc.IMIMCPacket): MimcPacket {
   if (has(m, 'sequence')) p.sequence = fromLong(m.sequence, false);
   if (has(m, 'payload')) p.payload = m.payload ?? new Uint8Array(0);
   if (has(m, 'timestamp')) p.timestamp = fromLong(m.timestamp, false);
+  if (has(m, 'conversation')) p.conversation = m.conversation === true;
+  if (has(m, 'convIndex')) p.convIndex = fromLong(m.convIndex, false);
   return p;
 }
 
@@ -499,6 +509,7 @@ export function encodePacketAck(a: PacketAck): Uint8Array {
       package: a.package,
       errorMsg: a.errorMsg,
       code: a.code,
+      convIndex: a.convIndex === undefined ? undefined : toLong(a.convIndex, false),
     }) as mimc.MIMCPacketAck,
   ).finish();
 }
@@ -515,6 +526,7 @@ export function decodePacketAck(bytes: Uint8Array): PacketAck {
     errorMsg: m.errorMsg,
   };
   if (has(m, 'code')) ack.code = m.code;
+  if (has(m, 'convIndex')) ack.convIndex = fromLong(m.convIndex, false);
   return ack;
 }
 

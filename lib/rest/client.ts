@@ -10,6 +10,7 @@ import { parseUint64 } from '../protocol/int64.js';
 import { parseJsonExact, stringifyExact } from '../protocol/json.js';
 import type { Token } from '../user/types.js';
 import type {
+  ChatListEntry,
   CountRange,
   HistoryMessage,
   HistoryPage,
@@ -163,6 +164,28 @@ function topicDetailFrom(value: unknown, fail: Check): TopicDetail {
     return { uuid: asId(member.uuid, 'member.uuid', fail), account: asString(member.account, 'member.account', fail) };
   });
   return { topicInfo: topicInfoFrom(o.topicInfo, fail), members };
+}
+
+function chatListFrom(value: unknown, fail: Check): ChatListEntry[] {
+  if (value === null || value === undefined) return [];
+  return asArray(value, 'data', fail).map((row) => {
+    const r = asObject(row, 'row', fail);
+    const userType = r.userType;
+    if (userType !== 'USER' && userType !== 'TOPIC') throw fail('row.userType is neither USER nor TOPIC');
+    const m = asObject(r.lastMessage, 'row.lastMessage', fail);
+    return {
+      userType,
+      id: asId(r.id, 'row.id', fail),
+      name: asString(r.name, 'row.name', fail),
+      timestamp: asMillis(r.timestamp, 'row.timestamp', fail),
+      lastMessage: {
+        fromUuid: asId(m.fromUuid, 'lastMessage.fromUuid', fail),
+        fromAccount: asString(m.fromAccount, 'lastMessage.fromAccount', fail),
+        payload: asBase64(m.payload, 'lastMessage.payload', fail),
+        sequence: asId(m.sequence, 'lastMessage.sequence', fail),
+      },
+    };
+  });
 }
 
 function historyFrom(value: unknown, fail: Check): HistoryPage {
@@ -636,6 +659,29 @@ export class MIMCRestClient {
   async p2tHistoryBySequence(actor: RestActor, query: { topicId: bigint | string } & SequenceRange, options: RestRequestOptions = {}): Promise<HistoryPage> {
     const body = { account: this.topicAccount(actor), topicId: inputId(query.topicId, 'topicId'), ...this.sequenceRange(query) };
     return this.history(actor, '/api/msg/p2t/queryOnSequence/', body, options);
+  }
+
+  // ---- recent chat list -------------------------------------------------------------------------
+
+  private chatList(actor: RestActor, method: 'GET' | 'DELETE', path: string, query: Record<string, string> | undefined, options: RestRequestOptions): Promise<ChatListEntry[]> {
+    return this.withToken(actor, options, (token) =>
+      this.request({ method, path, ...(query ? { query } : {}), headers: { token, accept: JSON_UTF8 }, read: method === 'GET' }, options, chatListFrom),
+    );
+  }
+
+  /** The actor's conversations of the last month, newest first (messages sent with `conversation: true` and stored). */
+  async getChatList(actor: RestActor, options: RestRequestOptions = {}): Promise<ChatListEntry[]> {
+    return this.chatList(actor, 'GET', '/api/contact/', undefined, options);
+  }
+
+  /** Removes the P2P conversation with `member` from the actor's list (not from the peer's); returns the updated list. */
+  async deleteP2PChat(actor: RestActor, member: string, options: RestRequestOptions = {}): Promise<ChatListEntry[]> {
+    return this.chatList(actor, 'DELETE', '/api/contact/p2p/session', { member: requireAccount(member, 'member') }, options);
+  }
+
+  /** Removes the topic conversation from the actor's list; returns the updated list. */
+  async deleteP2TChat(actor: RestActor, topicId: bigint | string, options: RestRequestOptions = {}): Promise<ChatListEntry[]> {
+    return this.chatList(actor, 'DELETE', '/api/contact/p2t/session', { topicId: inputId(topicId, 'topicId').toString() }, options);
   }
 
   // ---- blacklist --------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ export type {
   TopicUpdate,
   RestTime,
   HistoryMessage,
+  ChatListEntry,
+  ChatLastMessage,
   HistoryPage,
   P2PConversation,
   TimeRange,

@@ -122,6 +122,26 @@ export interface HistoryPage {
   timestamp: number;
 }
 
+/** The last message of a chat-list row. */
+export interface ChatLastMessage {
+  fromUuid: bigint;
+  fromAccount: string;
+  payload: Uint8Array;
+  /** The message's history sequence (exact 64-bit). */
+  sequence: bigint;
+}
+
+/** One row of the recent chat list (GET /api/contact/), newest first. */
+export interface ChatListEntry {
+  /** USER: a P2P conversation (`id` is the peer's uuid, `name` its appAccount); TOPIC: a topic (`id` topicId, `name` topicName). */
+  userType: 'USER' | 'TOPIC';
+  id: bigint;
+  name: string;
+  /** Last activity, ms. */
+  timestamp: number;
+  lastMessage: ChatLastMessage;
+}
+
 export interface P2PConversation {
   fromAccount: string;
   toAccount: string;

@@ -384,7 +384,7 @@ export class RawClient {
   }
 
   /** Sends a P2P message; returns its packet id. */
-  sendP2P(toAccount: string, payload: Uint8Array | string, options: { isStore?: boolean; toResource?: string; bizType?: string; from?: P2PMessage['from'] } = {}): string {
+  sendP2P(toAccount: string, payload: Uint8Array | string, options: { isStore?: boolean; toResource?: string; bizType?: string; from?: P2PMessage['from']; conversation?: boolean } = {}): string {
     const token = this.token!;
     const packetId = this.nextId();
     const message: P2PMessage = {
@@ -394,12 +394,14 @@ export class RawClient {
       isStore: options.isStore ?? true,
     };
     if (options.bizType !== undefined) message.bizType = options.bizType;
-    this.sendPacket({ packetId, package: token.appPackage, type: PacketType.P2P_MESSAGE, payload: encodeP2PMessage(message) });
+    const packet: MimcPacket = { packetId, package: token.appPackage, type: PacketType.P2P_MESSAGE, payload: encodeP2PMessage(message) };
+    if (options.conversation !== undefined) packet.conversation = options.conversation;
+    this.sendPacket(packet);
     return packetId;
   }
 
   /** Sends a P2T message; returns its packet id. */
-  sendP2T(topicId: bigint, payload: Uint8Array | string, options: { isStore?: boolean } = {}): string {
+  sendP2T(topicId: bigint, payload: Uint8Array | string, options: { isStore?: boolean; conversation?: boolean } = {}): string {
     const token = this.token!;
     const packetId = this.nextId();
     const message: P2TMessage = {
@@ -408,7 +410,9 @@ export class RawClient {
       payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
       isStore: options.isStore ?? true,
     };
-    this.sendPacket({ packetId, package: token.appPackage, type: PacketType.P2T_MESSAGE, payload: encodeP2TMessage(message) });
+    const packet: MimcPacket = { packetId, package: token.appPackage, type: PacketType.P2T_MESSAGE, payload: encodeP2TMessage(message) };
+    if (options.conversation !== undefined) packet.conversation = options.conversation;
+    this.sendPacket(packet);
     return packetId;
   }
 
