@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The official Go SDK's golden vectors, read from ../shared beside the repository at test time. */
-export const vectorsPath = fileURLToPath(new URL('../../../shared/fixtures/go-sdk-vectors.json', import.meta.url));
+/** The official Go SDK's golden vectors, kept in the repository (spec/fixtures/README.md says where they came from). */
+export const vectorsPath = fileURLToPath(new URL('../fixtures/go-sdk-vectors.json', import.meta.url));
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;
