@@ -8,3 +8,17 @@ export { toLong, fromLong, parseUint64 } from './int64.js';
 export { parseJsonExact } from './json.js';
 export * from './packets.js';
 export { MIMCError, ErrorCode } from '../errors.js';
+export {
+  encodeWsFrame,
+  encodeWsSecMsgFrame,
+  decodeWsFrame,
+  WS_VERSION,
+  WS_HEADER_TYPE,
+  WS_HEAD_LENGTH,
+  WS_CONN_UDID,
+  WS_CONN_SDK,
+  WS_PING_INTERVAL_MS,
+  WS_ENDPOINT,
+  type WsFrame,
+  type WsFrameDecodeOptions,
+} from './ws-frame.js';

@@ -267,7 +267,8 @@ export function decodeHeader(bytes: Uint8Array): ClientHeader {
   return header;
 }
 
-function encodeHeaderChecked(header: ClientHeader): Uint8Array {
+/** The protobuf bytes of a ClientHeader; refuses one that does not fit the u16 headerLen of either framing. */
+export function encodeHeaderChecked(header: ClientHeader): Uint8Array {
   const headerBytes = encodeHeader(header);
   if (headerBytes.length > 0xffff) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'client header too large');
   return headerBytes;
