@@ -15,6 +15,7 @@ function commonFields(packet: MimcPacket, m: P2PBody | P2TBody) {
     payload: m.payload,
     bizType: m.bizType ?? '',
     isStore: m.isStore ?? false,
+    ...(packet.convIndex === undefined ? {} : { convIndex: packet.convIndex }),
   };
 }
 

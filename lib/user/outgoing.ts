@@ -50,6 +50,7 @@ interface Outgoing extends Destination {
   payload: Uint8Array;
   isStore: boolean;
   bizType: string | undefined;
+  conversation: boolean;
   sentAt: number;
   written: boolean;
   waiter: Waiter | undefined;
@@ -95,6 +96,7 @@ export class OutgoingMessages {
     }
     if (options.isStore !== undefined && typeof options.isStore !== 'boolean') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'isStore must be a boolean');
     if (options.bizType !== undefined && typeof options.bizType !== 'string') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'bizType must be a string');
+    if (options.conversation !== undefined && typeof options.conversation !== 'boolean') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'conversation must be a boolean');
     const entry: Outgoing = {
       ...to,
       packetId: this.host.ids.next(),
@@ -102,6 +104,7 @@ export class OutgoingMessages {
       payload: Uint8Array.prototype.slice.call(payload),
       isStore: options.isStore ?? true,
       bizType: options.bizType,
+      conversation: options.conversation === true,
       sentAt: Date.now(),
       written: false,
       waiter,
@@ -142,7 +145,7 @@ export class OutgoingMessages {
   }
 
   /** A server ack (PACKET_ACK or ONLINE_MESSAGE_ACK) arrived. */
-  settle(ack: Pick<PacketAck, 'packetId' | 'sequence' | 'timestamp' | 'errorMsg' | 'code'>): void {
+  settle(ack: Pick<PacketAck, 'packetId' | 'sequence' | 'timestamp' | 'errorMsg' | 'code' | 'convIndex'>): void {
     const entry = this.pending.settle(ack.packetId);
     if (!entry) return; // timed out already, or never ours: its one outcome was reported
     const counters = this.host.counters;
@@ -154,6 +157,7 @@ export class OutgoingMessages {
       timestamp: Number(ack.timestamp),
       errorMsg: ack.errorMsg,
       code: ack.code ?? 0,
+      ...(ack.convIndex === undefined ? {} : { convIndex: ack.convIndex }),
     };
     const refused = serverAck.errorMsg !== '' || serverAck.code !== 0;
     if (refused) counters.rejected += 1;
@@ -201,6 +205,7 @@ export class OutgoingMessages {
         ? encodeP2TMessage({ from, to: { appId, topicId: entry.topicId }, ...common })
         : encodeP2PMessage({ from, to: { appId, appAccount: entry.toAccount, uuid: 0n, resource: '' }, ...common });
     const packet: MimcPacket = { packetId: entry.packetId, package: token.appPackage, type: PACKET_TYPE[entry.kind], payload: inner };
+    if (entry.conversation) packet.conversation = true;
     // a message whose timeout fired while it sat in the write queue is never written
     if (session.sendPacket(packet, true, () => this.pending.has(entry.packetId))) entry.written = true;
   }

@@ -79,6 +79,8 @@ export interface P2PMessage {
   payload: Uint8Array;
   bizType: string;
   isStore: boolean;
+  /** The message's index in its conversation, when it was sent with `conversation: true` (exact 64-bit). */
+  convIndex?: bigint;
 }
 
 export interface P2TMessage {
@@ -91,6 +93,8 @@ export interface P2TMessage {
   payload: Uint8Array;
   bizType: string;
   isStore: boolean;
+  /** The message's index in its conversation, when it was sent with `conversation: true` (exact 64-bit). */
+  convIndex?: bigint;
 }
 
 export interface ServerAck {
@@ -101,6 +105,8 @@ export interface ServerAck {
   /** Empty when the server accepted the message. */
   errorMsg: string;
   code: number;
+  /** The message's index in its conversation (sent with `conversation: true`), exact 64-bit. */
+  convIndex?: bigint;
 }
 
 export interface SendOptions {
@@ -108,6 +114,8 @@ export interface SendOptions {
   isStore?: boolean;
   /** App-defined type tag delivered with the message. */
   bizType?: string;
+  /** Record the message in the recent-chat list (MIMCPacket.conversation); the ack then carries its `convIndex`. */
+  conversation?: boolean;
 }
 
 export interface SendAndWaitOptions extends SendOptions {
