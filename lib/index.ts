@@ -27,6 +27,10 @@ export type {
   MCUserOptions,
   HealthSnapshot,
   CloseReport,
+  DeadLetter,
+  MessageBatch,
+  HandlerRetryOptions,
+  PullNotification,
 } from './user/types.js';
 export { MIMCError, ErrorCode } from './errors.js';
 export * from './rest/index.js';

@@ -455,7 +455,9 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     const session = this.lifecycle.boundSession;
     let wanted: boolean | void = false;
     try {
-      wanted = await this.messageDelegate?.handlePullNotification?.();
+      let minSequence: bigint | undefined;
+      for (const p of list.packets) if (p.sequence !== undefined && (minSequence === undefined || p.sequence < minSequence)) minSequence = p.sequence;
+      wanted = await this.messageDelegate?.handlePullNotification?.({ minSequence, maxSequence: list.maxSequence, count: list.packets.length });
     } catch (err) {
       this.log.error({ delegate: 'handlePullNotification', err: describeError(err) }, 'delegate threw');
     }

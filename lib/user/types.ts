@@ -34,14 +34,25 @@ export interface MessageHandlerDelegate {
   /**
    * The server has more messages waiting than it sent (a list flagged "exceed count limit").
    * Return true to ask for them now with a PULL; the server otherwise sends them as acks arrive.
+   * `info` is what the flagged list carried (the Java SDK passes the same range).
    */
-  handlePullNotification?(): boolean | void | Promise<boolean | void>;
+  handlePullNotification?(info: PullNotification): boolean | void | Promise<boolean | void>;
   /**
    * A batch whose handler failed (threw, rejected or timed out) on every attempt of
    * `handlerRetry.maxAttempts`. It is acknowledged to the server right after this call: keep it
    * somewhere durable here if it matters. `error.code` is ERR_HANDLER_FAILED or ERR_HANDLER_TIMEOUT.
    */
   handleDeadLetter?(letter: DeadLetter): void | Promise<void>;
+}
+
+/** The sequence range of a list flagged "exceed count limit" (exact 64-bit). */
+export interface PullNotification {
+  /** Smallest sequence in the list (undefined for an empty list). */
+  minSequence: bigint | undefined;
+  /** The list's maxSequence: what an ack of this list covers. */
+  maxSequence: bigint;
+  /** Messages in the list. */
+  count: number;
 }
 
 /** Messages handed to one handler call: consecutive messages of one kind from one server list. */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode } from '../../lib/errors.js';
 import { aggregateMetrics } from '../../lib/user/metrics.js';
+import type { PullNotification } from '../../lib/user/types.js';
 import { FileUserInfoStore, MemoryUserInfoStore } from '../../lib/user/user-info-store.js';
 import { startEmulator, type Emulator } from '../../lib/emulator/index.js';
 import { destroyUsers, makeUser, str, text, until } from '../helpers/users.js';
@@ -85,11 +86,13 @@ describe('at-least-once delivery to the app', () => {
       await alice.user.login();
       for (let i = 0; i < 5; i++) await alice.user.sendMessageAndWait('bob', text(`m${i}`));
       let notified = 0;
+      const infos: PullNotification[] = [];
       const bob = makeUser(small, 'bob');
       bob.user.registerMessageDelegate({
         handleMessage: (messages) => void bob.seen.messages.push(...messages),
-        handlePullNotification: () => {
+        handlePullNotification: (info) => {
           notified += 1;
+          infos.push(info);
           return true;
         },
       });
@@ -97,6 +100,9 @@ describe('at-least-once delivery to the app', () => {
       await until(() => bob.seen.messages.length === 5);
       expect(bob.seen.messages.map((m) => str(m.payload))).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
       expect(notified).toBeGreaterThan(0);
+      // the first flagged list is the first batch of two: sequences 1..2 of bob's store
+      expect(infos[0]).toEqual({ minSequence: expect.any(BigInt), maxSequence: expect.any(BigInt), count: 2 });
+      expect(infos[0]!.maxSequence - infos[0]!.minSequence!).toBe(1n);
     } finally {
       destroyUsers();
       await small.close();
