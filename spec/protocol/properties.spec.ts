@@ -35,6 +35,7 @@ import {
   MIMCError,
   PacketType,
   Rc4,
+  RC4_KEYSTREAM_CAP,
   rc4,
   type ClientHeader,
   type MimcPacket,
@@ -255,6 +256,28 @@ describe('primitives', () => {
         same(cipher.apply(copy, copy), ea);
       }),
       RUNS,
+    );
+  });
+
+  it('RC4 with a cached keystream stays byte-exact for any order of lengths, offsets and sizes past the cap', () => {
+    // lengths around the growth steps and the cap, and views at odd offsets (no word alignment)
+    const length = fc.oneof(
+      fc.integer({ min: 0, max: 600 }),
+      fc.integer({ min: RC4_KEYSTREAM_CAP - 8, max: RC4_KEYSTREAM_CAP + 300 }),
+    );
+    fc.assert(
+      fc.property(rc4Key, fc.array(fc.tuple(length, fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 5 }), (key, calls) => {
+        const cipher = new Rc4(key);
+        for (const [n, offset] of calls) {
+          const backing = new Uint8Array(n + offset);
+          for (let k = 0; k < backing.length; k++) backing[k] = (k * 131 + n) & 0xff;
+          const data = backing.subarray(offset);
+          const expected = referenceRc4(key, data);
+          same(cipher.apply(data), expected);
+          same(cipher.apply(data, data), expected);
+        }
+      }),
+      { numRuns: 40 },
     );
   });
 
