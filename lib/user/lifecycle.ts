@@ -4,6 +4,7 @@ import { MIMCError, ErrorCode } from '../errors.js';
 import { needsTokenRefresh } from '../protocol/constants.js';
 import type { BindResult, MimcPacket } from '../protocol/packets.js';
 import type { IdGenerator } from './ids.js';
+import { describeError } from './logger.js';
 import type { Settings } from './options.js';
 import { resolveFrontends, type FrontendAddress } from './resolver.js';
 import { LoginRejectedError, Session } from './session.js';
@@ -184,7 +185,7 @@ export class ConnectionLifecycle {
   }
 
   /** Forgets the session (after its unbind or close) and goes `offline`, or `closed` for good. */
-  detach(final: ConnectionState & ('offline' | 'closed')): void {
+  detach(final: 'offline' | 'closed'): void {
     this.session = null;
     this.setState(final);
   }
@@ -382,10 +383,4 @@ export class ConnectionLifecycle {
     this.host.log.debug({ from: previous, to: next }, 'state');
     this.host.onStateChange(next, previous);
   }
-}
-
-/** An error as loggable facts: no stack of user data, never payloads. */
-export function describeError(err: unknown): Record<string, unknown> {
-  if (err instanceof Error) return { name: err.name, message: err.message, ...(MIMCError.is(err) ? { code: err.code } : {}) };
-  return { value: typeof err };
 }

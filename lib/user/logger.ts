@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { MIMCError } from '../errors.js';
 
 /** Fields that must never reach a log line, wherever they appear. */
 export const REDACTED_PATHS = [
@@ -26,4 +27,10 @@ const SILENT = pino({ level: 'silent' });
 /** The logger used when the app gives none: discards everything. Shared; callers take a child of it. */
 export function silentLogger(): Logger {
   return SILENT;
+}
+
+/** An error as loggable facts: no stack of user data, never payloads. */
+export function describeError(err: unknown): Record<string, unknown> {
+  if (err instanceof Error) return { name: err.name, message: err.message, ...(MIMCError.is(err) ? { code: err.code } : {}) };
+  return { value: typeof err };
 }

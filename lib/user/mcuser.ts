@@ -15,8 +15,8 @@ import {
 import { IteratorFanout } from './async-queue.js';
 import { IdGenerator, generateResource } from './ids.js';
 import { IncomingPipeline } from './incoming.js';
-import { ConnectionLifecycle, describeError, type LoginOptions, type StatusChange } from './lifecycle.js';
-import { silentLogger } from './logger.js';
+import { ConnectionLifecycle, type LoginOptions, type StatusChange } from './lifecycle.js';
+import { describeError, silentLogger } from './logger.js';
 import { toP2PMessage, type IncomingMessage } from './messages.js';
 import { UserMetrics, type MetricsSnapshot } from './metrics.js';
 import { resolveSettings, type Settings } from './options.js';
