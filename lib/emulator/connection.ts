@@ -6,7 +6,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
-import { Cmd, DirFlag, PacketType, PushStatus } from '../protocol/constants.js';
+import { BIND_KICK, BIND_KICK_OTHERS, Cmd, DirFlag, MAX_BIND_ATTRS_BYTES, PacketType, PushStatus } from '../protocol/constants.js';
 import { EMPTY_FRAME, FrameDecoder } from '../protocol/frame.js';
 import { bindSignature, deriveBodyKey } from '../protocol/keys.js';
 import {
@@ -239,6 +239,15 @@ export class Connection implements ClientPeer {
       reply({ result: false, errorType: 'auth', errorReason: 'invalid-resource', errorDesc: 'resource must not be empty' });
       return;
     }
+    if (bind.kick !== BIND_KICK && bind.kick !== BIND_KICK_OTHERS) {
+      reply({ result: false, errorType: 'auth', errorReason: 'invalid-kick', errorDesc: 'kick must be "0" or "1"' });
+      throw violation('BIND kick is neither "0" nor "1"', ErrorCode.LOGIN_REJECTED, { account: account.appAccount });
+    }
+    if (Buffer.byteLength(bind.clientAttrs) > MAX_BIND_ATTRS_BYTES || Buffer.byteLength(bind.cloudAttrs) > MAX_BIND_ATTRS_BYTES) {
+      this.log.info({ account: account.appAccount }, 'BIND refused: attributes too long');
+      reply({ result: false, errorType: 'auth', errorReason: 'invalid-attrs', errorDesc: `client and cloud attributes are limited to ${MAX_BIND_ATTRS_BYTES} bytes` });
+      return;
+    }
     const expected = bindSignature({
       method: bind.method,
       challenge: this.challenge,
@@ -259,7 +268,15 @@ export class Connection implements ClientPeer {
       return;
     }
     if (this.session && (this.session.account !== account || this.session.resource !== header.resource)) this.unbind();
-    this.session = { account, resource: header.resource, token: record };
+    this.session = {
+      account,
+      resource: header.resource,
+      token: record,
+      sso: bind.sso === true,
+      kickOthers: bind.sso === true || bind.kick === BIND_KICK_OTHERS,
+      clientAttrs: bind.clientAttrs,
+      cloudAttrs: bind.cloudAttrs,
+    };
     this.state = 'bound';
     if (this.loginTimer) {
       clearTimeout(this.loginTimer);

@@ -14,7 +14,7 @@ import { History } from './history.js';
 import { FaultState, type FaultTarget } from './faults.js';
 import type { ResolvedOptions } from './options.js';
 import { Store, type Account, type Delivery, type Topic } from './store.js';
-import type { EmulatorApp, EmulatorStats } from './types.js';
+import type { EmulatorApp, EmulatorStats, OnlineSession } from './types.js';
 
 /** What the sender's PACKET_ACK reports. */
 export interface RouteResult {
@@ -98,14 +98,25 @@ export class EmulatorCore implements FaultTarget {
     if (this.connections.delete(conn)) this.stats.connections--;
   }
 
-  /** Marks conn's session bound; an older connection bound as the same (uuid, resource) is kicked. */
+  /**
+   * Marks conn's session bound. An older connection bound as the same (uuid, resource) is
+   * kicked; so are the account's other resources when this login asked for it (kick "1" or
+   * SSO) or when they logged in with SSO themselves.
+   */
   register(conn: ClientPeer): void {
-    const { account, resource } = conn.session!;
+    const session = conn.session!;
+    const { account, resource } = session;
     const older = this.sessions.get(account.uuid)?.get(resource);
     if (older === conn) return;
     if (older) {
       // Unregisters the older connection (and may drop the now empty resource map).
       older.kick({ errorType: ErrorType.MULTI_LOGIN, errorReason: 'kicked by another login', errorDesc: 'same resource logged in elsewhere' }, true);
+    }
+    for (const other of [...(this.sessions.get(account.uuid)?.values() ?? [])]) {
+      if (session.kickOthers || other.session?.sso) {
+        const errorReason = session.sso || other.session?.sso ? 'single sign-on' : 'kicked by another login';
+        other.kick({ errorType: ErrorType.MULTI_LOGIN, errorReason, errorDesc: `the account logged in on resource ${resource}` }, true);
+      }
     }
     let byResource = this.sessions.get(account.uuid);
     if (!byResource) {
@@ -134,6 +145,16 @@ export class EmulatorCore implements FaultTarget {
     const account = this.store.findAccount(appAccount);
     const byResource = account && this.sessionsOf(account);
     return byResource ? [...byResource.keys()] : [];
+  }
+
+  /** The bound resources of an account with what each asked for in its BIND. */
+  onlineSessions(appAccount: string): OnlineSession[] {
+    const account = this.store.findAccount(appAccount);
+    const byResource = account && this.sessionsOf(account);
+    if (!byResource) return [];
+    return [...byResource.values()].flatMap(({ session }) =>
+      session ? [{ resource: session.resource, sso: session.sso, clientAttrs: session.clientAttrs, cloudAttrs: session.cloudAttrs }] : [],
+    );
   }
 
   // -------------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ import { Faults } from './faults.js';
 import { Frontend } from './frontend.js';
 import { ADMIN_PATH, HttpService, RESOLVER_PATH, TOKEN_PATH, checkAccountName, tokenBody } from './http.js';
 import { resolveOptions } from './options.js';
-import type { Emulator, EmulatorApp, EmulatorFaults, EmulatorOptions, EmulatorStats } from './types.js';
+import type { Emulator, EmulatorApp, EmulatorFaults, EmulatorOptions, EmulatorStats, OnlineSession } from './types.js';
 
-export type { Emulator, EmulatorApp, EmulatorFaults, EmulatorOptions, EmulatorStats } from './types.js';
+export type { Emulator, EmulatorApp, EmulatorFaults, EmulatorOptions, EmulatorStats, OnlineSession } from './types.js';
 export { DEFAULT_APP } from './options.js';
 
 /** Formats host:port for URLs and resolver answers (IPv6 in brackets; wildcards as loopback). */
@@ -88,6 +88,11 @@ class EmulatorImpl implements Emulator {
 
   onlineResources(appAccount: string): string[] {
     return this.core.onlineResources(appAccount);
+  }
+
+  /** The bound resources of an account with their BIND choices (SSO, client and cloud attributes). */
+  onlineSessions(appAccount: string): OnlineSession[] {
+    return this.core.onlineSessions(appAccount);
   }
 
   storedCount(appAccount: string): number {

@@ -10,6 +10,12 @@ export interface BoundSession {
   account: Account;
   resource: string;
   token: TokenRecord;
+  /** The BIND asked for single sign-on: a later login of the account on any resource kicks this one. */
+  sso: boolean;
+  /** The BIND asked to kick the account's other resources (`kick` "1", or `sso`). */
+  kickOthers: boolean;
+  clientAttrs: string;
+  cloudAttrs: string;
 }
 
 export interface ClientPeer {

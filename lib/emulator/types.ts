@@ -133,6 +133,8 @@ export interface Emulator {
   removeTopicMembers(topicId: bigint, accounts: string[]): void;
   /** Resources of the account bound right now. */
   onlineResources(appAccount: string): string[];
+  /** The bound resources of an account with their BIND choices (SSO, client and cloud attributes). */
+  onlineSessions(appAccount: string): OnlineSession[];
   /** Number of messages in the account's offline store. */
   storedCount(appAccount: string): number;
   readonly stats: Readonly<EmulatorStats>;
@@ -145,4 +147,12 @@ export interface Emulator {
   readonly pendingCallbacks: number;
   /** Releases every socket, server and timer (pending callback retries included). Idempotent. */
   close(): Promise<void>;
+}
+
+/** One bound resource of an account, as `Emulator.onlineSessions` reports it. */
+export interface OnlineSession {
+  resource: string;
+  sso: boolean;
+  clientAttrs: string;
+  cloudAttrs: string;
 }

@@ -15,6 +15,10 @@ export const CONN_SDK = 33;
 export const CONN_OS = 'macOs';
 export const BIND_METHOD = 'XIAOMI-PASS';
 export const BIND_KICK = '0';
+/** BIND `kick` asking the server to kick the account's other resources. */
+export const BIND_KICK_OTHERS = '1';
+/** Largest client or cloud attribute string in UTF-8 bytes: both travel in every BIND and its signature. */
+export const MAX_BIND_ATTRS_BYTES = 1024;
 
 export const Cmd = {
   CONN: 'CONN',

@@ -6,6 +6,7 @@ import { MIMCError, ErrorCode } from '../errors.js';
 import { ims, mimc } from './gen/proto.js';
 import {
   BIND_KICK,
+  BIND_KICK_OTHERS,
   BIND_METHOD,
   BODY_HEADER_LENGTH,
   CHECKSUM_LENGTH,
@@ -57,6 +58,26 @@ export interface BindRequest {
   clientAttrs: string;
   cloudAttrs: string;
   sig: string;
+  /** XMMsgBind field 7; written only when true, so a default BIND stays byte-identical to Go's. */
+  sso?: boolean;
+}
+
+/** The login choices a client puts in its BIND besides the token and signature. */
+export interface BindOptions {
+  /** `kick` "1": this login kicks the account's other resources. */
+  kick: boolean;
+  /** Single sign-on: this login kicks the other resources, and so does any later login while it is bound. */
+  sso: boolean;
+  clientAttrs: string;
+  cloudAttrs: string;
+}
+
+/** What every official SDK sends: kick "0", no SSO, empty attributes. */
+export const DEFAULT_BIND_OPTIONS: Readonly<BindOptions> = Object.freeze({ kick: false, sso: false, clientAttrs: '', cloudAttrs: '' });
+
+/** The wire value of the BIND `kick` field (also signed). */
+export function bindKickValue(kick: boolean): string {
+  return kick ? BIND_KICK_OTHERS : BIND_KICK;
 }
 
 /** BIND response, also the payload of KICK. */
@@ -380,13 +401,22 @@ export function encodeBind(b: BindRequest): Uint8Array {
       clientAttrs: b.clientAttrs,
       cloudAttrs: b.cloudAttrs,
       sig: b.sig,
+      sso: b.sso === true ? true : undefined,
     }) as ims.XMMsgBind,
   ).finish();
 }
 
 export function decodeBind(bytes: Uint8Array): BindRequest {
   const m = parse('BIND request', () => ims.XMMsgBind.decode(bytes));
-  return { token: m.token, kick: m.kick, method: m.method, clientAttrs: m.clientAttrs, cloudAttrs: m.cloudAttrs, sig: m.sig };
+  return {
+    token: m.token,
+    kick: m.kick,
+    method: m.method,
+    clientAttrs: m.clientAttrs,
+    cloudAttrs: m.cloudAttrs,
+    sig: m.sig,
+    sso: has(m, 'sso') ? m.sso : false,
+  };
 }
 
 export function encodeBindResult(r: Partial<BindResult> & { result: boolean }): Uint8Array {
@@ -640,8 +670,23 @@ export function buildConnFrame(who: ClientIdentity, id: string, udid: string): U
   return encodeV6Frame(clientHeader(Cmd.CONN, who.uuid, who.resource, id), payload, null);
 }
 
-export function buildBindFrame(who: ClientIdentity, id: string, token: string, sig: string, bodyKey: Rc4): Uint8Array {
-  const payload = encodeBind({ token, kick: BIND_KICK, method: BIND_METHOD, clientAttrs: '', cloudAttrs: '', sig });
+export function buildBindFrame(
+  who: ClientIdentity,
+  id: string,
+  token: string,
+  sig: string,
+  bodyKey: Rc4,
+  options: Readonly<BindOptions> = DEFAULT_BIND_OPTIONS,
+): Uint8Array {
+  const payload = encodeBind({
+    token,
+    kick: bindKickValue(options.kick),
+    method: BIND_METHOD,
+    clientAttrs: options.clientAttrs,
+    cloudAttrs: options.cloudAttrs,
+    sig,
+    sso: options.sso,
+  });
   return encodeV6Frame(clientHeader(Cmd.BIND, who.uuid, who.resource, id), payload, bodyKey);
 }
 

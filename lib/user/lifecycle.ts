@@ -265,6 +265,7 @@ export class ConnectionLifecycle {
             pingIntervalMs: s.pingIntervalMs,
             responseTimeoutMs: s.responseTimeoutMs,
             maxFrameBody: s.maxFrameBody,
+            bind: s.bind,
             logger: this.host.log,
           },
           { onPacket: this.host.onPacket, onKick: this.handleKick, onClose: this.handleSessionClose },

@@ -1,5 +1,6 @@
 import { MIMCError, ErrorCode } from '../errors.js';
-import { DEFAULT_MAX_FRAME_BODY } from '../protocol/constants.js';
+import { DEFAULT_MAX_FRAME_BODY, MAX_BIND_ATTRS_BYTES } from '../protocol/constants.js';
+import type { BindOptions } from '../protocol/packets.js';
 import type { IncomingSettings } from './incoming.js';
 import { DEFAULT_RESOLVER_URL, parseAddress, type FrontendAddress } from './resolver.js';
 import type { AckMode, MCUserOptions, ReconnectOptions } from './types.js';
@@ -18,6 +19,7 @@ export interface Settings {
   frontend: FrontendAddress | undefined;
   reconnect: Required<ReconnectOptions>;
   incoming: IncomingSettings;
+  bind: Readonly<BindOptions>;
 }
 
 /** The server's largest list: what one deprecated `maxQueuedDeliveries` stood for. */
@@ -56,7 +58,28 @@ export function resolveSettings(options: MCUserOptions): Settings {
         factor: positive(retry?.factor, 2, 'handlerRetry.factor'),
       },
     },
+    bind: Object.freeze({
+      kick: flag(options.kick, 'kick'),
+      sso: flag(options.sso, 'sso'),
+      clientAttrs: attrs(options.clientAttrs, 'clientAttrs'),
+      cloudAttrs: attrs(options.cloudAttrs, 'cloudAttrs'),
+    }),
   };
+}
+
+function flag(value: boolean | undefined, name: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, `${name} must be a boolean`);
+  return value;
+}
+
+function attrs(value: string | undefined, name: string): string {
+  if (value === undefined) return '';
+  if (typeof value !== 'string') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, `${name} must be a string`);
+  if (Buffer.byteLength(value) > MAX_BIND_ATTRS_BYTES) {
+    throw new MIMCError(ErrorCode.INVALID_ARGUMENT, `${name} is longer than ${MAX_BIND_ATTRS_BYTES} bytes`);
+  }
+  return value;
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
-import { BIND_KICK, BIND_METHOD, CHID, Cmd, SERVER } from '../protocol/constants.js';
+import { BIND_METHOD, CHID, Cmd, SERVER } from '../protocol/constants.js';
 import { bindSignature, deriveBodyKey } from '../protocol/keys.js';
 import {
+  bindKickValue,
   buildBindFrame,
   buildClientSecMsgFrame,
   buildConnFrame,
@@ -11,6 +12,7 @@ import {
   decodeBody,
   decodeConnResp,
   decodeSecMsgPayload,
+  type BindOptions,
   type BindResult,
   type DecodedBody,
   type MimcPacket,
@@ -31,6 +33,7 @@ export interface SessionConfig {
   pingIntervalMs: number;
   responseTimeoutMs: number;
   maxFrameBody: number;
+  bind: Readonly<BindOptions>;
   logger: Logger;
 }
 
@@ -206,23 +209,23 @@ export class Session implements FrameSink {
 
   private sendBind(challenge: string): void {
     const who = this.identity;
-    const { token, ids } = this.config;
+    const { token, ids, bind } = this.config;
     const id = ids.next();
     const sig = bindSignature({
       method: BIND_METHOD,
       challenge,
       chid: CHID,
-      clientAttrs: '',
-      cloudAttrs: '',
+      clientAttrs: bind.clientAttrs,
+      cloudAttrs: bind.cloudAttrs,
       uuid: who.uuid,
       resource: who.resource,
       headerId: id,
-      kick: BIND_KICK,
+      kick: bindKickValue(bind.kick),
       server: SERVER,
       token: token.token,
       securityKey: token.securityKey,
     });
-    this.connection.send(buildBindFrame(who, id, token.token, sig, this.bodyKey!));
+    this.connection.send(buildBindFrame(who, id, token.token, sig, this.bodyKey!, bind));
   }
 
   private settleHandshake(error?: MIMCError): void {

@@ -202,6 +202,17 @@ export interface MCUserOptions {
   userInfoStore?: UserInfoStore;
   /** Also keep the token JSON in the user-info store, to skip a token fetch after a restart (default false). */
   cacheToken?: boolean;
+  /**
+   * Single sign-on (BIND `sso`): this login kicks the account's other resources, and while it is
+   * bound any later login of the account kicks it in turn — one resource at a time. Default false.
+   */
+  sso?: boolean;
+  /** BIND `kick` "1": this login kicks the account's other resources once (default false: "0", as every SDK sends). */
+  kick?: boolean;
+  /** Opaque client attributes sent (and signed) in every BIND; at most 1 KiB. Default empty. */
+  clientAttrs?: string;
+  /** Opaque cloud attributes sent (and signed) in every BIND; at most 1 KiB. Default empty. */
+  cloudAttrs?: string;
   /** pino logger; a child with the account is used. Default: silent. */
   logger?: Logger;
 }

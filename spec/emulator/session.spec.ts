@@ -112,6 +112,31 @@ describe('CONN and BIND', () => {
     expect(emu.stats.rejectedFrames).toBe(before + 1);
   });
 
+  it('binds with signed client/cloud attributes and SSO, and closes a connection whose kick is neither "0" nor "1"', async () => {
+    const token = parseToken(await emu.fetchToken('gina'));
+    const ok = await connect();
+    await ok.conn({ uuid: token.uuid, resource: 'res_attrs' });
+    expect((await ok.bind(token, { clientAttrs: 'a=1', cloudAttrs: 'b', sso: true, kick: '1' })).result).toBe(true);
+    expect(emu.onlineSessions('gina')).toEqual([{ resource: 'res_attrs', sso: true, clientAttrs: 'a=1', cloudAttrs: 'b' }]);
+
+    const bad = await connect();
+    await bad.conn({ uuid: token.uuid, resource: 'res_kick' });
+    const before = emu.stats.rejectedFrames;
+    const result = await bad.bind(token, { kick: '2' });
+    expect(result).toMatchObject({ result: false, errorType: 'auth', errorReason: 'invalid-kick' });
+    await bad.waitClosed();
+    expect(emu.stats.rejectedFrames).toBe(before + 1);
+    expect(emu.onlineResources('gina')).toEqual(['res_attrs']);
+  });
+
+  it('refuses attributes over 1 KiB with auth/invalid-attrs and keeps the connection', async () => {
+    const token = parseToken(await emu.fetchToken('hank'));
+    const c = await connect();
+    await c.conn({ uuid: token.uuid, resource: 'res_long' });
+    expect(await c.bind(token, { cloudAttrs: 'x'.repeat(1025) })).toMatchObject({ result: false, errorReason: 'invalid-attrs' });
+    expect((await c.bind(token, { cloudAttrs: 'x'.repeat(1024) })).result).toBe(true);
+  });
+
   it('kicks the older connection of the same (uuid, resource) with multi-login, then closes it', async () => {
     const first = await login('frank', 'res_same');
     const second = await login('frank', 'res_same');

@@ -119,6 +119,17 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/** BIND fields a test may set; the signature is computed over them unless `sig` is given. */
+export interface BindFrameOptions {
+  sig?: string;
+  id?: string;
+  uuid?: bigint;
+  kick?: string;
+  sso?: boolean;
+  clientAttrs?: string;
+  cloudAttrs?: string;
+}
+
 export interface RawClientOptions {
   host?: string;
   /** Client-side cap on inbound frame bodies; default 1 MiB. */
@@ -316,7 +327,10 @@ export class RawClient {
   }
 
   /** Builds a BIND frame for `token`; `sig` overrides the computed signature. */
-  bindFrame(token: RawToken, options: { sig?: string; id?: string; uuid?: bigint } = {}): Uint8Array {
+  bindFrame(token: RawToken, options: BindFrameOptions = {}): Uint8Array {
+    const kick = options.kick ?? BIND_KICK;
+    const clientAttrs = options.clientAttrs ?? '';
+    const cloudAttrs = options.cloudAttrs ?? '';
     const id = options.id ?? this.nextId();
     const uuid = options.uuid ?? token.uuid;
     const sig =
@@ -325,22 +339,22 @@ export class RawClient {
         method: BIND_METHOD,
         challenge: this.challenge,
         chid: CHID,
-        clientAttrs: '',
-        cloudAttrs: '',
+        clientAttrs,
+        cloudAttrs,
         uuid,
         resource: this.resource,
         headerId: id,
-        kick: BIND_KICK,
+        kick,
         server: SERVER,
         token: token.token,
         securityKey: token.securityKey,
       });
-    const payload = encodeBind({ token: token.token, kick: BIND_KICK, method: BIND_METHOD, clientAttrs: '', cloudAttrs: '', sig });
+    const payload = encodeBind({ token: token.token, kick, method: BIND_METHOD, clientAttrs, cloudAttrs, sig, sso: options.sso });
     return encodeV6Frame(clientHeader(Cmd.BIND, uuid, this.resource, id), payload, this.bodyKey);
   }
 
   /** Sends BIND and returns the BIND response. On success the client adopts the token's identity. */
-  async bind(token: RawToken, options: { sig?: string; uuid?: bigint } = {}): Promise<BindResult> {
+  async bind(token: RawToken, options: BindFrameOptions = {}): Promise<BindResult> {
     this.securityKey = token.securityKey;
     this.send(this.bindFrame(token, options));
     const reply = await this.next(isCmd(Cmd.BIND), 'BIND response');
