@@ -22,3 +22,4 @@ export {
   type WsFrame,
   type WsFrameDecodeOptions,
 } from './ws-frame.js';
+export * from './uc.js';

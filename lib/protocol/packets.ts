@@ -25,6 +25,7 @@ import { sealFrame } from './frame.js';
 import { fromLong, toLong } from './int64.js';
 import { derivePayloadKey } from './keys.js';
 import { Rc4, rc4 } from './rc4.js';
+import { groupFromProto, groupToProto, has, type GroupRef, type UserRef, optionalString, parse, present, userFromProto, userToProto } from './proto-fields.js';
 
 // ---------------------------------------------------------------------------------------------
 // Domain types
@@ -88,17 +89,7 @@ export interface BindResult {
   errorDesc: string;
 }
 
-export interface UserRef {
-  appId: bigint;
-  appAccount: string;
-  uuid?: bigint;
-  resource?: string;
-}
-
-export interface GroupRef {
-  appId: bigint;
-  topicId: bigint;
-}
+export type { GroupRef, UserRef };
 
 export interface P2PMessage {
   from: UserRef;
@@ -181,54 +172,6 @@ export interface DecodedBody {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** Runs a protobuf decode, turning any failure into a MIMCError. */
-function parse<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (MIMCError.is(err)) throw err;
-    throw new MIMCError(ErrorCode.MALFORMED_FRAME, `cannot parse ${what}`, { cause: err });
-  }
-}
-
-/** String methods of ES2024 (Node >= 20), missing from the ES2022 lib this package compiles against. */
-interface WellFormedString {
-  isWellFormed(): boolean;
-  toWellFormed(): string;
-}
-
-/**
- * `s` with every unpaired surrogate replaced by U+FFFD, as TextEncoder and Buffer encode it.
- * protobufjs would write an unpaired surrogate of a string shorter than 40 code units as three
- * bytes of invalid UTF-8 (and of a longer one as U+FFFD), which decode to three U+FFFD: the peer
- * would see another string than the one we meant, and a SECMSG header id would give it another
- * payload key than ours.
- */
-function wellFormed(s: string): string {
-  return (s as unknown as WellFormedString).isWellFormed() ? s : (s as unknown as WellFormedString).toWellFormed();
-}
-
-/**
- * Copies the defined properties of `fields` so protobufjs encodes exactly those (proto2 presence),
- * making strings well-formed so they go out as valid UTF-8. Every encoder passes its fields here.
- */
-function present<T extends object>(fields: T): T {
-  const out = {} as Record<string, unknown>;
-  for (const k in fields) {
-    const v: unknown = fields[k];
-    if (v !== undefined) out[k] = typeof v === 'string' ? wellFormed(v) : v;
-  }
-  return out as T;
-}
-
-function has(message: object, field: string): boolean {
-  return Object.prototype.hasOwnProperty.call(message, field);
-}
-
-function optionalString(message: object, field: string): string | undefined {
-  return has(message, field) ? ((message as Record<string, string>)[field] as string) : undefined;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Frame body
@@ -433,22 +376,6 @@ export function decodeBindResult(bytes: Uint8Array): BindResult {
 // ---------------------------------------------------------------------------------------------
 // MIMC layer
 
-function userToProto(u: UserRef): mimc.MIMCUser {
-  return present({
-    appId: toLong(u.appId, true),
-    appAccount: u.appAccount,
-    uuid: u.uuid === undefined ? undefined : toLong(u.uuid, true),
-    resource: u.resource,
-  }) as mimc.MIMCUser;
-}
-
-function userFromProto(m: mimc.IMIMCUser | null | undefined): UserRef {
-  const user: UserRef = { appId: fromLong(m?.appId, true), appAccount: m?.appAccount ?? '' };
-  if (m && has(m, 'uuid')) user.uuid = fromLong(m.uuid, true);
-  if (m && has(m, 'resource')) user.resource = m.resource ?? '';
-  return user;
-}
-
 export function encodeP2PMessage(msg: P2PMessage): Uint8Array {
   return mimc.MIMCP2PMessage.encode(
     present({
@@ -474,7 +401,7 @@ export function encodeP2TMessage(msg: P2TMessage): Uint8Array {
   return mimc.MIMCP2TMessage.encode(
     present({
       from: userToProto(msg.from),
-      to: { appId: toLong(msg.to.appId, true), topicId: toLong(msg.to.topicId, true) } as mimc.MIMCGroup,
+      to: groupToProto(msg.to),
       payload: msg.payload,
       isStore: msg.isStore,
       bizType: msg.bizType,
@@ -486,7 +413,7 @@ export function decodeP2TMessage(bytes: Uint8Array): P2TMessage {
   const m = parse('P2T message', () => mimc.MIMCP2TMessage.decode(bytes));
   const msg: P2TMessage = {
     from: userFromProto(m.from),
-    to: { appId: fromLong(m.to?.appId, true), topicId: fromLong(m.to?.topicId, true) },
+    to: groupFromProto(m.to),
     payload: m.payload,
   };
   if (has(m, 'isStore')) msg.isStore = m.isStore;
