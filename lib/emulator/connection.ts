@@ -32,6 +32,20 @@ import {
   type PacketAck,
 } from '../protocol/packets.js';
 import { Rc4 } from '../protocol/rc4.js';
+import {
+  UC_MAX_PAYLOAD_BYTES,
+  UcType,
+  decodeUcGroupRequest,
+  decodeUcMessage,
+  decodeUcPacket,
+  decodeUcPing,
+  decodeUcSequenceAck,
+  encodeUcGroupResponse,
+  encodeUcOnlineUsers,
+  encodeUcPacket,
+  encodeUcPing,
+} from '../protocol/uc.js';
+import { UcCode } from './unlimited.js';
 import type { EmulatorCore } from './core.js';
 import type { BoundSession, ClientPeer } from './peer.js';
 import { DeliveryCursor } from './delivery.js';
@@ -301,6 +315,9 @@ export class Connection implements ClientPeer {
       case PacketType.ONLINE_MESSAGE:
         this.handleOnlineMessage(packet);
         return;
+      case PacketType.UC_PACKET:
+        this.handleUc(packet);
+        return;
       case PacketType.SEQUENCE_ACK: {
         const ack = decodeSequenceAck(packet.payload ?? new Uint8Array(0));
         this.checkListOwner(ack.uuid, ack.resource, 'SEQUENCE_ACK');
@@ -367,6 +384,83 @@ export class Connection implements ClientPeer {
       errorMsg: result.errorMsg,
     });
     this.writer.writeDelayable(this.secMsgFrame(PacketType.ONLINE_MESSAGE_ACK, ack, DirFlag.SC_RESP));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Unlimited groups
+
+  get ucIdentity(): { account: Account; resource: string } | null {
+    return this.session ? { account: this.session.account, resource: this.session.resource } : null;
+  }
+
+  /** A downstream UCPacket addressed to this session (`user` = the recipient), in its own SECMSG. */
+  sendUc(type: number, payload: Uint8Array, delayable: boolean, packetId?: string): void {
+    const session = this.session;
+    if (!session || this.state === 'closed') return;
+    const id = packetId ?? this.core.nextId();
+    const user = { appId: this.core.app.appId, appAccount: session.account.appAccount, uuid: session.account.uuid, resource: session.resource };
+    const frame = this.secMsgFrame(PacketType.UC_PACKET, encodeUcPacket({ user, type, payload, packetId: id }), DirFlag.SC_ONEWAY, id);
+    if (delayable) this.writer.writeDelayable(frame);
+    else this.writer.write(frame);
+  }
+
+  private handleUc(packet: MimcPacket): void {
+    const session = this.session!;
+    const uc = decodeUcPacket(packet.payload ?? new Uint8Array(0));
+    if (uc.packetId !== packet.packetId || uc.packetId.length === 0) throw violation('UC packet id differs from its MIMC packet id, or is empty');
+    if (uc.user.appAccount !== session.account.appAccount || (uc.user.uuid !== undefined && uc.user.uuid !== session.account.uuid)) {
+      throw violation('UC packet names another user than the bound one');
+    }
+    const unlimited = this.core.unlimited;
+    const appId = this.core.app.appId;
+    switch (uc.type) {
+      case UcType.PING:
+        this.sendUc(UcType.PONG, encodeUcPing(decodeUcPing(uc.payload)), false, uc.packetId);
+        return;
+      case UcType.JOIN:
+      case UcType.QUIT: {
+        const group = decodeUcGroupRequest(uc.payload);
+        const joining = uc.type === UcType.JOIN;
+        const code = group.appId !== appId ? UcCode.NOT_FOUND : joining ? unlimited.join(this, group.topicId) : unlimited.quit(this, group.topicId);
+        const message = code === UcCode.OK ? 'success' : code === UcCode.NOT_FOUND ? 'unlimited group not found' : 'not a member of the unlimited group';
+        this.sendUc(joining ? UcType.JOIN_RESP : UcType.QUIT_RESP, encodeUcGroupResponse({ group, code, message }), false, uc.packetId);
+        const joined = joining && code === UcCode.OK ? unlimited.group(group.topicId) : undefined;
+        if (joined) unlimited.pump(this, joined);
+        return;
+      }
+      case UcType.SEQ_ACK: {
+        const ack = decodeUcSequenceAck(uc.payload);
+        if (!unlimited.ack(this, ack.group.topicId, ack.sequence)) {
+          throw violation('UC SEQ_ACK for a sequence never assigned', ErrorCode.MALFORMED_FRAME, { sequence: ack.sequence.toString() });
+        }
+        return;
+      }
+      case UcType.MESSAGE: {
+        const message = decodeUcMessage(uc.payload);
+        const sender = { appId, appAccount: session.account.appAccount, uuid: session.account.uuid, resource: session.resource };
+        const result = unlimited.send(this, message, sender, UC_MAX_PAYLOAD_BYTES);
+        this.sendAck({
+          packetId: packet.packetId,
+          uuid: session.account.uuid,
+          resource: session.resource,
+          sequence: result.sequence,
+          timestamp: result.timestamp,
+          package: this.core.app.appPackage,
+          errorMsg: result.errorMsg,
+          code: result.code,
+        });
+        return;
+      }
+      case UcType.QUERY_ONLINE_USERS: {
+        const group = decodeUcGroupRequest(uc.payload);
+        const found = group.appId === appId ? unlimited.group(group.topicId) : undefined;
+        const userCount = BigInt(found ? unlimited.onlineCount(found) : 0);
+        this.sendUc(UcType.QUERY_ONLINE_USERS_RESP, encodeUcOnlineUsers({ group, userCount }), false, uc.packetId);
+        return;
+      }
+      default:
+        throw violation(`UC packet of a type a client does not send (${uc.type})`);
+    }
   }
 
   private errorAck(packetId: string, code: number, errorMsg: string): PacketAck {
@@ -500,6 +594,7 @@ export class Connection implements ClientPeer {
   unbind(): void {
     if (!this.session) return;
     this.core.unregister(this);
+    this.core.unlimited.peerGone(this);
     this.session = null;
     this.delivery.clearLive();
     if (this.state === 'bound') this.state = 'handshaken';

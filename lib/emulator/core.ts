@@ -14,6 +14,7 @@ import { History } from './history.js';
 import { FaultState, type FaultTarget } from './faults.js';
 import type { ResolvedOptions } from './options.js';
 import { Store, type Account, type Delivery, type Topic } from './store.js';
+import { UnlimitedGroups } from './unlimited.js';
 import type { EmulatorApp, EmulatorStats, OnlineSession } from './types.js';
 
 /** What the sender's PACKET_ACK reports. */
@@ -59,6 +60,7 @@ export class EmulatorCore implements FaultTarget {
   readonly connections = new Set<ClientPeer>();
   /** uuid → resource → the connection bound as (uuid, resource). */
   private readonly sessions = new Map<bigint, Map<string, ClientPeer>>();
+  readonly unlimited: UnlimitedGroups;
   private readonly idPrefix = `emu_${randomBytes(4).toString('hex')}_`;
   private idCounter = 0;
 
@@ -68,6 +70,7 @@ export class EmulatorCore implements FaultTarget {
   ) {
     this.store = new Store(options.app, options.tokenTtlMs, options.offlineStoreLimit);
     this.history = new History(options.historyLimit);
+    this.unlimited = new UnlimitedGroups(options.app.appId);
     this.callbacks = new CallbackDispatcher(
       { instant: options.callbackUrl, offline: options.offlineCallbackUrl },
       { retryDelaysMs: options.callbackRetryDelaysMs, timeoutMs: options.callbackTimeoutMs },

@@ -86,6 +86,22 @@ class EmulatorImpl implements Emulator {
     this.core.removeTopicMembers(topicId, accounts);
   }
 
+  createUnlimitedGroup(ownerAccount: string, name = ''): bigint {
+    return this.core.unlimited.create(this.core.store.account(checkAccountName(ownerAccount)), name).topicId;
+  }
+
+  dismissUnlimitedGroup(topicId: bigint): boolean {
+    const group = this.core.unlimited.group(topicId);
+    if (group) this.core.unlimited.dismiss(group);
+    return group !== undefined;
+  }
+
+  unlimitedGroupStats(topicId: bigint): { members: number; online: number; stored: number } | undefined {
+    const group = this.core.unlimited.group(topicId);
+    if (!group) return undefined;
+    return { members: group.members.size, online: this.core.unlimited.onlineCount(group), stored: group.stored.length };
+  }
+
   onlineResources(appAccount: string): string[] {
     return this.core.onlineResources(appAccount);
   }

@@ -4,6 +4,7 @@
  */
 import type { BindResult } from '../protocol/packets.js';
 import type { Account, Delivery, TokenRecord } from './store.js';
+import type { UcPeer } from './unlimited.js';
 
 /** The (account, resource) a connection is bound to, and the token it bound with. */
 export interface BoundSession {
@@ -18,7 +19,7 @@ export interface BoundSession {
   cloudAttrs: string;
 }
 
-export interface ClientPeer {
+export interface ClientPeer extends UcPeer {
   readonly session: BoundSession | null;
   readonly appAccount: string | undefined;
   /** CONN answered: frames to this peer are encrypted with its body key. */

@@ -126,6 +126,8 @@ export class RestApi {
         return this.blacklist(method, url, req);
       case 'contact':
         return this.contact(method, parts.slice(2), url, req);
+      case 'uctopic':
+        return this.uctopic(method, parts.slice(2), req);
       default:
         break;
     }
@@ -442,6 +444,42 @@ export class RestApi {
       if (!chatList.deleteP2T(user, topicId)) throw new HttpError(HttpCode.NOT_FOUND, 'no such topic session');
     }
     return envelopeOk(chatList.list(user, Date.now()).map(chatRow));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Unlimited groups
+
+  /**
+   * POST /api/uctopic/ {topicName} (create), DELETE /api/uctopic/ (dismiss, owner only, header
+   * topicId), GET /api/uctopic/topics (the caller's groups), GET /api/uctopic/userlist and
+   * /api/uctopic/onlineinfo (header topicId). Token only; ids are decimal strings.
+   */
+  private async uctopic(method: string, parts: string[], req: IncomingMessage): Promise<string> {
+    const route = `${method} ${parts.join('/')}`;
+    const user = this.tokenUser(req);
+    const known = ['POST ', 'DELETE ', 'GET topics', 'GET userlist', 'GET onlineinfo'];
+    if (!known.includes(route)) this.noRoute(method, parts, 'uctopic');
+    if (!user) throw new HttpError(HttpCode.UNAUTHORIZED, 'the unlimited group API needs a token header');
+    const unlimited = this.core.unlimited;
+    if (route === 'POST ') {
+      const body = await readJsonObject(req, REST_MAX_BODY);
+      const name = optionalText(body, 'topicName', 256) ?? '';
+      const group = unlimited.create(user, name);
+      return envelopeOk({ topicId: group.topicId.toString(), topicName: group.name });
+    }
+    if (route === 'GET topics') return envelopeOk(unlimited.groupsOf(user).map((g) => g.topicId.toString()));
+    const group = unlimited.group(bigId(header(req, 'topicid'), 'topicId header'));
+    if (!group) throw new HttpError(HttpCode.NOT_FOUND, 'unlimited group not found');
+    const topicId = group.topicId.toString();
+    if (route === 'DELETE ') {
+      if (group.owner !== user) throw new HttpError(HttpCode.FORBIDDEN, 'only the owner dismisses an unlimited group');
+      unlimited.dismiss(group);
+      return envelopeOk(null);
+    }
+    if (route === 'GET onlineinfo') return envelopeOk({ topicId, userCnt: unlimited.onlineCount(group) });
+    // MIMC's member list spells the key `appAccout`.
+    const users = [...group.members.values()].map((m) => ({ appAccout: m.account.appAccount, uuid: m.account.uuid.toString() }));
+    return envelopeOk({ topicId, users });
   }
 
   // -------------------------------------------------------------------------------------------

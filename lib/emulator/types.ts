@@ -131,6 +131,12 @@ export interface Emulator {
   createTopic(ownerAccount: string, memberAccounts?: string[]): bigint;
   addTopicMembers(topicId: bigint, accounts: string[]): void;
   removeTopicMembers(topicId: bigint, accounts: string[]): void;
+  /** Creates an unlimited (UC) group owned by `ownerAccount`, which still has to join it; returns its id (> 2^53). */
+  createUnlimitedGroup(ownerAccount: string, name?: string): bigint;
+  /** Dismisses an unlimited group (joined connections get DISMISS); false if there is none. */
+  dismissUnlimitedGroup(topicId: bigint): boolean;
+  /** Members (accounts), accounts joined right now, and stored messages of an unlimited group. */
+  unlimitedGroupStats(topicId: bigint): { members: number; online: number; stored: number } | undefined;
   /** Resources of the account bound right now. */
   onlineResources(appAccount: string): string[];
   /** The bound resources of an account with their BIND choices (SSO, client and cloud attributes). */
