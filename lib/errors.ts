@@ -53,6 +53,12 @@ export const ErrorCode = {
   HTTP_ERROR: 'ERR_HTTP',
   /** An HTTP request got no complete answer within its timeout. */
   HTTP_TIMEOUT: 'ERR_HTTP_TIMEOUT',
+  /** The unlimited group is not joined by this user (join it first). */
+  UC_NOT_JOINED: 'ERR_UC_NOT_JOINED',
+  /** The server refused a UC JOIN or QUIT, or the group was dismissed (`details.code`: 404 no such group, 403 not a member). */
+  UC_REFUSED: 'ERR_UC_REFUSED',
+  /** This user is already in `maxUnlimitedGroups` unlimited groups. */
+  UC_GROUP_LIMIT: 'ERR_UC_GROUP_LIMIT',
   /** A MIMC REST call was answered with an error envelope (`details.code` is MIMC's code, e.g. 401, 403, 404, 500). */
   API_ERROR: 'ERR_API',
 } as const;

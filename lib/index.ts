@@ -2,6 +2,7 @@
 export { MCUser, type IncomingMessage, type SendTimeout, type StatusChange, type MCUserEventMap, type LoginOptions } from './user/mcuser.js';
 export { HttpTokenFetcher, parseTokenJson, DEFAULT_TOKEN_URL, type HttpTokenFetcherOptions, type TokenInfo } from './user/token.js';
 export { DEFAULT_RESOLVER_URL, resolveFrontends, type FrontendAddress } from './user/resolver.js';
+export { DEFAULT_REST_URL } from './user/uc-rest.js';
 export { createLogger, REDACTED_PATHS } from './user/logger.js';
 export { aggregateMetrics, ACK_LATENCY_BUCKETS_MS, type MetricsSnapshot, type LatencyHistogram } from './user/metrics.js';
 export { registerPrometheusMetrics, type PromClientLike } from './user/prometheus.js';
@@ -31,6 +32,7 @@ export type {
   MessageBatch,
   HandlerRetryOptions,
   PullNotification,
+  UCMessage,
 } from './user/types.js';
 export { MIMCError, ErrorCode } from './errors.js';
 export * from './rest/index.js';

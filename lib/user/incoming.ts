@@ -5,7 +5,7 @@ import type { MimcPacket, PacketList } from '../protocol/packets.js';
 import { SequenceWindow } from './dedup.js';
 import { toP2PMessage, toP2TMessage } from './messages.js';
 import type { UserMetrics } from './metrics.js';
-import type { AckMode, DeadLetter, HandlerRetryOptions, MessageBatch, P2PMessage, P2TMessage } from './types.js';
+import type { AckMode, DeadLetter, HandlerRetryOptions, MessageBatch, P2PMessage, P2TMessage, UCMessage } from './types.js';
 
 export interface IncomingSettings {
   ackMode: AckMode;
@@ -39,10 +39,19 @@ export interface IncomingHost {
  */
 type EntryState = 'received' | 'handling' | 'failed';
 
+/** A message of a list, decoded: what a batch of its kind carries. */
+export type DecodedItem = { kind: 'p2p'; message: P2PMessage } | { kind: 'p2t'; message: P2TMessage } | { kind: 'uc'; message: UCMessage };
+
+/** One entry of a server list: its sequence, and how to decode it (only done for a new sequence; null if unparsable). */
+export interface IncomingItem {
+  sequence: bigint | undefined;
+  decode(): DecodedItem | null;
+}
+
 interface Entry {
   sequence: bigint;
   kind: MessageBatch['kind'];
-  message: P2PMessage | P2TMessage;
+  message: P2PMessage | P2TMessage | UCMessage;
   /** Which list brought it: a batch never spans lists, so the handler sees the server's grouping. */
   list: number;
   state: EntryState;
@@ -112,13 +121,32 @@ export class IncomingPipeline {
 
   /** Takes a COMPOUND list from the bound session. */
   acceptList(list: PacketList): void {
-    if (this.closed || this.paused) return; // not acknowledged: the server sends it again at the next login
+    const items = list.packets.map((packet) => ({ sequence: packet.sequence, decode: () => this.decodePacket(packet) }));
+    if (!this.accept(items, list.maxSequence)) return;
+    if (list.status === PushStatus.EXCEED_COUNT_LIMIT) this.host.onPullNotification(list);
+    this.advanceAcks();
+    this.pump();
+  }
+
+  /**
+   * Takes one server list of any kind (the unlimited-group part feeds its lists here): each item
+   * is decoded only if it is new. An ack of the list covers `maxSequence`.
+   */
+  acceptItems(items: readonly IncomingItem[], maxSequence: bigint): void {
+    if (!this.accept(items, maxSequence)) return;
+    this.advanceAcks();
+    this.pump();
+  }
+
+  /** False when nothing of the list was taken (closed, paused, flooded): it is not acknowledged. */
+  private accept(items: readonly IncomingItem[], maxSequence: bigint): boolean {
+    if (this.closed || this.paused) return false; // not acknowledged: the server sends it again at the next login
     const fresh: Entry[] = [];
     const sequences = new Set<bigint>();
     const id = ++this.listCounter;
     let duplicates = 0;
-    for (const packet of list.packets) {
-      const sequence = packet.sequence;
+    for (const item of items) {
+      const sequence = item.sequence;
       if (sequence === undefined) continue;
       if (sequences.has(sequence) || this.finished.has(sequence) || this.unfinished.has(sequence)) {
         duplicates++;
@@ -126,8 +154,8 @@ export class IncomingPipeline {
         continue;
       }
       sequences.add(sequence);
-      const entry = this.toEntry(packet, id);
-      if (entry) fresh.push(entry);
+      const decoded = item.decode();
+      if (decoded) fresh.push({ ...decoded, sequence, list: id, state: 'received', attempts: 0 });
       else this.finish(sequence); // unparsable: logged, and it cannot block the acks
     }
     this.host.counters.duplicatesDropped += duplicates;
@@ -136,7 +164,7 @@ export class IncomingPipeline {
       this.host.dropConnection(
         new MIMCError(ErrorCode.DELIVERY_OVERFLOW, `more than ${2 * this.settings.maxQueuedMessages} incoming messages waiting for the app`),
       );
-      return;
+      return false;
     }
     for (const entry of fresh) {
       if (this.queue.length >= this.settings.maxQueuedMessages && !entry.message.isStore) {
@@ -145,11 +173,9 @@ export class IncomingPipeline {
       }
       this.insert(entry);
     }
-    if (this.settings.ackMode === 'before-handler') this.host.writeSequenceAck(list.maxSequence);
-    else this.lists.push({ maxSequence: list.maxSequence, sequences: [...sequences] });
-    if (list.status === PushStatus.EXCEED_COUNT_LIMIT) this.host.onPullNotification(list);
-    this.advanceAcks();
-    this.pump();
+    if (this.settings.ackMode === 'before-handler') this.host.writeSequenceAck(maxSequence);
+    else this.lists.push({ maxSequence, sequences: [...sequences] });
+    return true;
   }
 
   /**
@@ -189,11 +215,10 @@ export class IncomingPipeline {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  private toEntry(packet: MimcPacket, list: number): Entry | null {
+  private decodePacket(packet: MimcPacket): DecodedItem | null {
     try {
-      const base = { sequence: packet.sequence!, list, state: 'received' as const, attempts: 0 };
-      if (packet.type === PacketType.P2P_MESSAGE) return { ...base, kind: 'p2p', message: toP2PMessage(packet) };
-      if (packet.type === PacketType.P2T_MESSAGE) return { ...base, kind: 'p2t', message: toP2TMessage(packet) };
+      if (packet.type === PacketType.P2P_MESSAGE) return { kind: 'p2p', message: toP2PMessage(packet) };
+      if (packet.type === PacketType.P2T_MESSAGE) return { kind: 'p2t', message: toP2TMessage(packet) };
       this.host.log.debug({ type: packet.type }, 'ignored a listed packet of another type');
     } catch (err) {
       this.host.log.warn({ packetId: packet.packetId, code: MIMCError.is(err) ? err.code : undefined }, 'dropped an unparsable message');

@@ -22,6 +22,8 @@ import { UserMetrics, type MetricsSnapshot } from './metrics.js';
 import { resolveSettings, type Settings } from './options.js';
 import { OutgoingMessages, type Destination, type SendTimeout } from './outgoing.js';
 import type { Session } from './session.js';
+import { createUnlimitedGroup, dismissUnlimitedGroup } from './uc-rest.js';
+import { UnlimitedGroups } from './unlimited.js';
 import { MemoryUserInfoStore } from './user-info-store.js';
 import type {
   CloseReport,
@@ -38,6 +40,7 @@ import type {
   ServerAck,
   StatusDelegate,
   Token,
+  UCMessage,
 } from './types.js';
 
 export type { IncomingMessage } from './messages.js';
@@ -49,6 +52,8 @@ export interface MCUserEventMap {
   message: [P2PMessage];
   onlineMessage: [P2PMessage];
   groupMessage: [P2TMessage];
+  unlimitedGroupMessage: [UCMessage];
+  unlimitedGroupDismissed: [topicId: bigint];
   serverAck: [ServerAck];
   sendTimeout: [SendTimeout];
   deadLetter: [DeadLetter];
@@ -79,6 +84,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   private readonly lifecycle: ConnectionLifecycle;
   private readonly outgoing: OutgoingMessages;
   private readonly incoming: IncomingPipeline;
+  private readonly unlimited: UnlimitedGroups;
   private readonly iterators: IteratorFanout<IncomingMessage>;
   /** Lists that came with the BIND answer, before "online" was announced; taken right after it. */
   private readonly earlyLists: Array<{ list: PacketList; session: Session }> = [];
@@ -115,12 +121,17 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         fetchToken: () => this.fetchTokenJson(),
         onOnline: (session, isReconnect) => {
           if (isReconnect) this.counters.reconnects += 1;
+          // JOINs first: the server takes frames in order, so a queued UC message finds its group joined
+          this.unlimited.onOnline(session);
           this.outgoing.flush(session);
           const early = this.earlyLists.splice(0);
           for (const held of early) if (held.session === session) this.incoming.acceptList(held.list);
         },
         onPacket: this.handlePacket,
-        onStateChange: (next, previous) => this.safeEmit('stateChange', next, previous),
+        onStateChange: (next, previous) => {
+          if (previous === 'online') this.unlimited.onOffline();
+          this.safeEmit('stateChange', next, previous);
+        },
         reportStatus: (change) => this.reportStatus(change),
       },
       generateResource(),
@@ -141,27 +152,53 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
       },
       onSendTimeout: (timeout) => {
         if (timeout.kind === 'p2p') void this.callDelegate('handleSendMessageTimeout', () => this.messageDelegate?.handleSendMessageTimeout?.(timeout.message));
-        else void this.callDelegate('handleSendGroupMessageTimeout', () => this.messageDelegate?.handleSendGroupMessageTimeout?.(timeout.message));
+        else if (timeout.kind === 'p2t') void this.callDelegate('handleSendGroupMessageTimeout', () => this.messageDelegate?.handleSendGroupMessageTimeout?.(timeout.message));
+        else void this.callDelegate('handleSendUnlimitedGroupMessageTimeout', () => this.messageDelegate?.handleSendUnlimitedGroupMessageTimeout?.(timeout.message));
         this.safeEmit('sendTimeout', timeout);
       },
     });
-    this.incoming = new IncomingPipeline(this.settings.incoming, {
+    const delivery = {
       log: this.log,
       counters: this.counters,
-      invokeHandler: (batch) =>
-        batch.kind === 'p2p' ? this.messageDelegate?.handleMessage?.(batch.messages) : this.messageDelegate?.handleGroupMessage?.(batch.messages),
-      onHandled: (batch) => this.announceHandled(batch),
-      onDeadLetter: (letter) => {
+      invokeHandler: (batch: MessageBatch) => this.invokeHandler(batch),
+      onHandled: (batch: MessageBatch) => this.announceHandled(batch),
+      onDeadLetter: (letter: DeadLetter) => {
         void this.callDelegate('handleDeadLetter', () => this.messageDelegate?.handleDeadLetter?.(letter));
         this.safeEmit('deadLetter', letter);
       },
-      onPullNotification: (list) => void this.notifyPull(list),
-      writeSequenceAck: (sequence) => this.writeSequenceAck(sequence),
-      dropConnection: (error) => {
+      dropConnection: (error: MIMCError) => {
         this.lifecycle.noteError(error);
         this.lifecycle.boundSession?.close(error);
       },
+    };
+    this.incoming = new IncomingPipeline(this.settings.incoming, {
+      ...delivery,
+      onPullNotification: (list) => void this.notifyPull(list),
+      writeSequenceAck: (sequence) => this.writeSequenceAck(sequence),
     });
+    this.unlimited = new UnlimitedGroups(
+      {
+        requestTimeoutMs: this.settings.sendTimeoutMs,
+        pingIntervalMs: this.settings.unlimitedGroupPingIntervalMs,
+        maxGroups: this.settings.maxUnlimitedGroups,
+        incoming: this.settings.incoming,
+      },
+      {
+        ...delivery,
+        appId,
+        appAccount: this.appAccount,
+        get resource() {
+          return user.resource;
+        },
+        ids: this.ids,
+        checkCanSend: () => this.checkCanSend(),
+        boundSession: () => this.lifecycle.boundSession,
+        onDismissed: (topicId) => {
+          void this.callDelegate('handleUnlimitedGroupDismissed', () => this.messageDelegate?.handleUnlimitedGroupDismissed?.(topicId));
+          this.safeEmit('unlimitedGroupDismissed', topicId);
+        },
+      },
+    );
   }
 
   // ---- Go-style registration -----------------------------------------------------------------
@@ -212,7 +249,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     return this.counters.snapshot({
       queueDepth: queued,
       pendingAcks: this.outgoing.size - queued,
-      deliveryQueueDepth: this.incoming.queuedMessages,
+      deliveryQueueDepth: this.incoming.queuedMessages + this.unlimited.queuedMessages,
     });
   }
 
@@ -228,7 +265,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
       queuedSends: m.queueDepth,
       reconnectAttempts: this.lifecycle.reconnectAttempts,
       lastError: this.lifecycle.lastError,
-      deliveryBackpressured: this.incoming.backpressured,
+      deliveryBackpressured: this.incoming.backpressured || this.unlimited.backpressured,
     };
   }
 
@@ -254,9 +291,10 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     if (this.state === 'closed') return;
     const wasOnline = this.isOnline;
     const session = this.lifecycle.stop(new MIMCError(ErrorCode.CLOSED, 'logged out'));
-    await this.incoming.quiesce(this.settings.loginTimeoutMs);
+    await Promise.all([this.incoming.quiesce(this.settings.loginTimeoutMs), this.unlimited.quiesce(this.settings.loginTimeoutMs)]);
     if (session) await session.unbind(this.settings.loginTimeoutMs);
     this.incoming.reset();
+    this.unlimited.close(new MIMCError(ErrorCode.CLOSED, 'logged out'));
     this.outgoing.abandon(new MIMCError(ErrorCode.CLOSED, 'logged out before the server acknowledged the message'));
     if (this.destroyed) return; // destroy() ran while we were unbinding
     this.lifecycle.detach('offline');
@@ -270,6 +308,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     const session = this.lifecycle.stop(closedError());
     session?.close();
     this.incoming.close();
+    this.unlimited.close(closedError());
     this.earlyLists.length = 0;
     this.outgoing.abandon(closedError());
     this.lifecycle.detach('closed');
@@ -350,6 +389,64 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     }
   }
 
+  // ---- unlimited groups (UC) ---------------------------------------------------------------
+
+  /**
+   * Creates an unlimited group owned by this user (MIMC REST, with this user's token) and joins
+   * it; resolves with its exact id. Needs a bound session (the token comes from it).
+   */
+  async createUnlimitedGroup(topicName: string): Promise<bigint> {
+    if (typeof topicName !== 'string') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'topicName must be a string');
+    const topicId = await createUnlimitedGroup(this.settings.restUrl, this.restToken(), topicName, this.settings.sendTimeoutMs);
+    await this.unlimited.join(topicId);
+    return topicId;
+  }
+
+  /** Dismisses an unlimited group this user owns (MIMC REST); every member gets `handleUnlimitedGroupDismissed`. */
+  async dismissUnlimitedGroup(topicId: bigint | string): Promise<void> {
+    await dismissUnlimitedGroup(this.settings.restUrl, this.restToken(), topicIdOf(topicId), this.settings.sendTimeoutMs);
+  }
+
+  /**
+   * Joins an unlimited group; resolves once the server confirmed (ERR_UC_REFUSED if it refused,
+   * ERR_SEND_TIMEOUT without an answer). Joined groups are joined again after every reconnect.
+   */
+  joinUnlimitedGroup(topicId: bigint | string): Promise<void> {
+    return this.unlimited.join(topicIdOf(topicId));
+  }
+
+  /** Quits an unlimited group; resolves once the server confirmed. */
+  quitUnlimitedGroup(topicId: bigint | string): Promise<void> {
+    return this.unlimited.quit(topicIdOf(topicId));
+  }
+
+  /** The unlimited groups this user is in (joined, or being joined again after a reconnect). */
+  unlimitedGroups(): bigint[] {
+    return this.unlimited.joined;
+  }
+
+  /** How many users are joined to the group right now. */
+  queryUnlimitedGroupOnlineUsers(topicId: bigint | string): Promise<bigint> {
+    return this.unlimited.onlineUsers(topicIdOf(topicId));
+  }
+
+  /**
+   * Sends to a joined unlimited group (payload at most 15 KiB; `isStore` defaults to true, as
+   * for P2P); returns its packet id at once. The outcome arrives as one ack or one timeout.
+   */
+  sendUnlimitedGroupMessage(topicId: bigint | string, payload: Uint8Array, options: Omit<SendOptions, 'conversation'> = {}): string {
+    return this.outgoing.send(this.joinedGroup(topicId), payload, options);
+  }
+
+  /** Unlimited-group variant of `sendMessageAndWait`. */
+  sendUnlimitedGroupMessageAndWait(topicId: bigint | string, payload: Uint8Array, options: Omit<SendAndWaitOptions, 'conversation'> = {}): Promise<ServerAck> {
+    try {
+      return this.outgoing.sendAndWait(this.joinedGroup(topicId), payload, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   /**
    * Handled messages (P2P and group, in delivery order) as an async iterator. An iterator
    * observes; it never holds back the delegates or the acks: it buffers up to `capacity`
@@ -364,6 +461,27 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
 
   private get destroyed(): boolean {
     return this.lifecycle.state === 'closed';
+  }
+
+  private joinedGroup(topicId: unknown): Destination {
+    const id = topicIdOf(topicId);
+    this.checkCanSend();
+    this.unlimited.checkJoined(id);
+    return { kind: 'uc', toAccount: '', topicId: id };
+  }
+
+  private restToken(): string {
+    this.checkCanSend();
+    const session = this.lifecycle.boundSession;
+    if (!session) throw new MIMCError(ErrorCode.NOT_LOGGED_IN, 'wait until online: the REST call uses the session token');
+    return session.token.token;
+  }
+
+  private invokeHandler(batch: MessageBatch): void | Promise<void> {
+    const delegate = this.messageDelegate;
+    if (batch.kind === 'p2p') return delegate?.handleMessage?.(batch.messages);
+    if (batch.kind === 'p2t') return delegate?.handleGroupMessage?.(batch.messages);
+    return delegate?.handleUnlimitedGroupMessage?.(batch.messages);
   }
 
   private checkCanSend(): void {
@@ -402,6 +520,9 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
           this.safeEmit('onlineMessage', message);
           return;
         }
+        case PacketType.UC_PACKET:
+          if (this.lifecycle.boundSession === session) this.unlimited.onPacket(packet.payload ?? new Uint8Array(0));
+          return;
         case PacketType.COMPOUND: {
           const list = decodePacketList(packet.payload ?? new Uint8Array(0));
           if (list.resource !== this.resource) {
@@ -446,7 +567,8 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   private announceHandled(batch: MessageBatch): void {
     for (const message of batch.messages) {
       if (batch.kind === 'p2p') this.safeEmit('message', message as P2PMessage);
-      else this.safeEmit('groupMessage', message as P2TMessage);
+      else if (batch.kind === 'p2t') this.safeEmit('groupMessage', message as P2TMessage);
+      else this.safeEmit('unlimitedGroupMessage', message as UCMessage);
       this.iterators.offer({ kind: batch.kind, message } as IncomingMessage);
     }
   }
@@ -508,8 +630,13 @@ function toAccountOf(kind: 'p2p' | 'online', account: unknown): Destination {
   return { kind, toAccount: account, topicId: 0n };
 }
 
-function toTopic(topicId: unknown): Destination {
+/** A topic id (P2T or unlimited group) from the app: positive, 64-bit, exact. */
+function topicIdOf(topicId: unknown): bigint {
   const id = parseUint64(topicId);
   if (id === undefined || id === 0n) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'topicId must be a positive bigint or decimal string');
-  return { kind: 'p2t', toAccount: '', topicId: id };
+  return id;
+}
+
+function toTopic(topicId: unknown): Destination {
+  return { kind: 'p2t', toAccount: '', topicId: topicIdOf(topicId) };
 }

@@ -1,8 +1,8 @@
 import { decodeP2PMessage, decodeP2TMessage, type MimcPacket, type P2PMessage as P2PBody, type P2TMessage as P2TBody } from '../protocol/packets.js';
-import type { P2PMessage, P2TMessage } from './types.js';
+import type { P2PMessage, P2TMessage, UCMessage } from './types.js';
 
 /** An incoming message as yielded by `MCUser.messages()`. */
-export type IncomingMessage = { kind: 'p2p'; message: P2PMessage } | { kind: 'p2t'; message: P2TMessage };
+export type IncomingMessage = { kind: 'p2p'; message: P2PMessage } | { kind: 'p2t'; message: P2TMessage } | { kind: 'uc'; message: UCMessage };
 
 /** The fields P2P and group messages share, from the carrying packet and the decoded message. */
 function commonFields(packet: MimcPacket, m: P2PBody | P2TBody) {

@@ -2,6 +2,7 @@ import { MIMCError, ErrorCode } from '../errors.js';
 import { DEFAULT_MAX_FRAME_BODY, MAX_BIND_ATTRS_BYTES } from '../protocol/constants.js';
 import type { BindOptions } from '../protocol/packets.js';
 import type { IncomingSettings } from './incoming.js';
+import { DEFAULT_REST_URL } from './uc-rest.js';
 import { DEFAULT_RESOLVER_URL, parseAddress, type FrontendAddress } from './resolver.js';
 import type { AckMode, MCUserOptions, ReconnectOptions } from './types.js';
 
@@ -20,6 +21,9 @@ export interface Settings {
   reconnect: Required<ReconnectOptions>;
   incoming: IncomingSettings;
   bind: Readonly<BindOptions>;
+  restUrl: string;
+  maxUnlimitedGroups: number;
+  unlimitedGroupPingIntervalMs: number;
 }
 
 /** The server's largest list: what one deprecated `maxQueuedDeliveries` stood for. */
@@ -58,6 +62,9 @@ export function resolveSettings(options: MCUserOptions): Settings {
         factor: positive(retry?.factor, 2, 'handlerRetry.factor'),
       },
     },
+    restUrl: options.restUrl ?? DEFAULT_REST_URL,
+    maxUnlimitedGroups: Math.floor(positive(options.maxUnlimitedGroups, 100, 'maxUnlimitedGroups')),
+    unlimitedGroupPingIntervalMs: positive(options.unlimitedGroupPingIntervalMs, 10_000, 'unlimitedGroupPingIntervalMs'),
     bind: Object.freeze({
       kick: flag(options.kick, 'kick'),
       sso: flag(options.sso, 'sso'),

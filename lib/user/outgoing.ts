@@ -1,18 +1,19 @@
 import { MIMCError, ErrorCode } from '../errors.js';
 import { PacketType } from '../protocol/constants.js';
 import { encodeP2PMessage, encodeP2TMessage, type MimcPacket, type PacketAck } from '../protocol/packets.js';
+import { UC_MAX_PAYLOAD_BYTES, UcType, encodeUcMessage, encodeUcPacket } from '../protocol/uc.js';
 import type { IdGenerator } from './ids.js';
 import type { UserMetrics } from './metrics.js';
 import { PendingTable } from './pending.js';
 import type { Session } from './session.js';
-import type { P2PMessage, P2TMessage, SendAndWaitOptions, SendOptions, ServerAck } from './types.js';
+import type { P2PMessage, P2TMessage, SendAndWaitOptions, SendOptions, ServerAck, UCMessage } from './types.js';
 
 /** A message that got no server ack in time (or was still pending at logout/destroy). */
-export type SendTimeout = { kind: 'p2p'; message: P2PMessage } | { kind: 'p2t'; message: P2TMessage };
+export type SendTimeout = { kind: 'p2p'; message: P2PMessage } | { kind: 'p2t'; message: P2TMessage } | { kind: 'uc'; message: UCMessage };
 
-export type OutgoingKind = 'p2p' | 'p2t' | 'online';
+export type OutgoingKind = 'p2p' | 'p2t' | 'online' | 'uc';
 
-/** Where a message goes: an account (P2P, online) or a topic (P2T). */
+/** Where a message goes: an account (P2P, online) or a topic (P2T, unlimited group). */
 export interface Destination {
   kind: OutgoingKind;
   toAccount: string;
@@ -56,7 +57,7 @@ interface Outgoing extends Destination {
   waiter: Waiter | undefined;
 }
 
-const PACKET_TYPE = { p2p: PacketType.P2P_MESSAGE, p2t: PacketType.P2T_MESSAGE, online: PacketType.ONLINE_MESSAGE } as const;
+const PACKET_TYPE = { p2p: PacketType.P2P_MESSAGE, p2t: PacketType.P2T_MESSAGE, online: PacketType.ONLINE_MESSAGE, uc: PacketType.UC_PACKET } as const;
 
 /**
  * The send side: every message enters the pending table at once and leaves it through exactly
@@ -90,7 +91,8 @@ export class OutgoingMessages {
   send(to: Destination, payload: Uint8Array, options: SendOptions, waiter?: Waiter): string {
     this.host.checkCanSend();
     if (!(payload instanceof Uint8Array)) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'payload must be a Uint8Array or Buffer');
-    const max = this.settings.maxPayloadBytes;
+    // the server's cap for unlimited groups is smaller than ours for P2P
+    const max = to.kind === 'uc' ? Math.min(this.settings.maxPayloadBytes, UC_MAX_PAYLOAD_BYTES) : this.settings.maxPayloadBytes;
     if (payload.length > max) {
       throw new MIMCError(ErrorCode.PAYLOAD_TOO_LARGE, `payload of ${payload.length} bytes exceeds ${max}`, { details: { length: payload.length, max } });
     }
@@ -200,12 +202,15 @@ export class OutgoingMessages {
     const token = session.token;
     const from = { appId, appAccount, uuid: token.uuid, resource };
     const common = { payload: entry.payload, isStore: entry.isStore, ...(entry.bizType === undefined ? {} : { bizType: entry.bizType }) };
+    const group = { appId, topicId: entry.topicId };
     const inner =
-      entry.kind === 'p2t'
-        ? encodeP2TMessage({ from, to: { appId, topicId: entry.topicId }, ...common })
-        : encodeP2PMessage({ from, to: { appId, appAccount: entry.toAccount, uuid: 0n, resource: '' }, ...common });
+      entry.kind === 'uc'
+        ? encodeUcPacket({ user: from, type: UcType.MESSAGE, payload: encodeUcMessage({ group, user: from, packetId: entry.packetId, ...common }), packetId: entry.packetId })
+        : entry.kind === 'p2t'
+          ? encodeP2TMessage({ from, to: group, ...common })
+          : encodeP2PMessage({ from, to: { appId, appAccount: entry.toAccount, uuid: 0n, resource: '' }, ...common });
     const packet: MimcPacket = { packetId: entry.packetId, package: token.appPackage, type: PACKET_TYPE[entry.kind], payload: inner };
-    if (entry.conversation) packet.conversation = true;
+    if (entry.conversation && entry.kind !== 'uc') packet.conversation = true;
     // a message whose timeout fired while it sat in the write queue is never written
     if (session.sendPacket(packet, true, () => this.pending.has(entry.packetId))) entry.written = true;
   }
@@ -230,7 +235,11 @@ export class OutgoingMessages {
       bizType: entry.bizType ?? '',
       isStore: entry.isStore,
     };
-    this.host.onSendTimeout(entry.kind === 'p2t' ? { kind: 'p2t', message: { ...base, topicId: entry.topicId } } : { kind: 'p2p', message: { ...base, toAccount: entry.toAccount } });
+    this.host.onSendTimeout(
+      entry.kind === 'p2t' || entry.kind === 'uc'
+        ? { kind: entry.kind, message: { ...base, topicId: entry.topicId } }
+        : { kind: 'p2p', message: { ...base, toAccount: entry.toAccount } },
+    );
     entry.waiter?.reject(reason);
   }
 }

@@ -29,6 +29,12 @@ export interface MessageHandlerDelegate {
   handleSendMessageTimeout?(message: P2PMessage): void | Promise<void>;
   /** No server ack arrived for a group message within the send timeout. */
   handleSendGroupMessageTimeout?(message: P2TMessage): void | Promise<void>;
+  /** Unlimited-group (UC) messages of one group, in sequence order; same delivery semantics as P2P. */
+  handleUnlimitedGroupMessage?(messages: UCMessage[]): void | Promise<void>;
+  /** No server ack arrived for an unlimited-group message within the send timeout. */
+  handleSendUnlimitedGroupMessageTimeout?(message: UCMessage): void | Promise<void>;
+  /** An unlimited group this user had joined was dismissed by its owner; it is no longer joined. */
+  handleUnlimitedGroupDismissed?(topicId: bigint): void | Promise<void>;
   /** An online message (`sendOnlineMessage`): only delivered while online, never stored, not sequenced. */
   handleOnlineMessage?(message: P2PMessage): void | Promise<void>;
   /**
@@ -56,7 +62,20 @@ export interface PullNotification {
 }
 
 /** Messages handed to one handler call: consecutive messages of one kind from one server list. */
-export type MessageBatch = { kind: 'p2p'; messages: P2PMessage[] } | { kind: 'p2t'; messages: P2TMessage[] };
+export type MessageBatch = { kind: 'p2p'; messages: P2PMessage[] } | { kind: 'p2t'; messages: P2TMessage[] } | { kind: 'uc'; messages: UCMessage[] };
+
+/** A message of an unlimited group (UC). `sequence` is unique across every group of the app. */
+export interface UCMessage {
+  packetId: string;
+  sequence: bigint;
+  timestamp: number;
+  fromAccount: string;
+  fromResource: string;
+  topicId: bigint;
+  payload: Uint8Array;
+  bizType: string;
+  isStore: boolean;
+}
 
 /** A batch given up after its last handler attempt. */
 export type DeadLetter = MessageBatch & {
@@ -202,6 +221,12 @@ export interface MCUserOptions {
   userInfoStore?: UserInfoStore;
   /** Also keep the token JSON in the user-info store, to skip a token fetch after a restart (default false). */
   cacheToken?: boolean;
+  /** MIMC REST base URL, for creating and dismissing unlimited groups with this user's token. Default: MIMC's. */
+  restUrl?: string;
+  /** Unlimited groups this user may be in at once (default 100); each has its own receive queue. */
+  maxUnlimitedGroups?: number;
+  /** UC keep-alive: a UCPing listing the joined groups this often while online (default 10 000 ms, as Java/WebJS). */
+  unlimitedGroupPingIntervalMs?: number;
   /**
    * Single sign-on (BIND `sso`): this login kicks the account's other resources, and while it is
    * bound any later login of the account kicks it in turn — one resource at a time. Default false.
