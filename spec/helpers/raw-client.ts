@@ -4,6 +4,7 @@
  * awaits the first frame matching a predicate (already received or still to come) with a
  * timeout, without polling. Frames that do not match stay in the inbox.
  */
+import { UcType, decodeUcPacket, encodeUcMessage, encodeUcPacket, type UcPacket } from '../../lib/protocol/uc.js';
 import { connect, type Socket } from 'node:net';
 import {
   BIND_KICK,
@@ -428,6 +429,29 @@ export class RawClient {
     if (options.conversation !== undefined) packet.conversation = options.conversation;
     this.sendPacket(packet);
     return packetId;
+  }
+
+  /** Sends a UCPacket of `type` (the packet id is shared by MIMCPacket and UCPacket); returns the id. */
+  sendUc(type: number, payload: Uint8Array, options: { packetId?: string; ucPacketId?: string; user?: P2PMessage['from'] } = {}): string {
+    const token = this.token!;
+    const packetId = options.packetId ?? this.nextId();
+    const uc = encodeUcPacket({ user: options.user ?? this.fromRef(), type, payload, packetId: options.ucPacketId ?? packetId });
+    this.sendPacket({ packetId, package: token.appPackage, type: PacketType.UC_PACKET, payload: uc });
+    return packetId;
+  }
+
+  /** Sends a UC MESSAGE to `topicId`; returns its packet id (the PACKET_ACK carries it). */
+  sendUcMessage(topicId: bigint, payload: Uint8Array | string, options: { isStore?: boolean } = {}): string {
+    const packetId = this.nextId();
+    const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    const message = encodeUcMessage({ group: { appId: this.token!.appId, topicId }, payload: body, isStore: options.isStore ?? true, packetId, user: this.fromRef() });
+    return this.sendUc(UcType.MESSAGE, message, { packetId });
+  }
+
+  /** The next downstream UCPacket of `type`. */
+  async nextUc(type: number, timeoutMs?: number): Promise<UcPacket> {
+    const frame = await this.next((f) => f.packet?.type === PacketType.UC_PACKET && decodeUcPacket(f.packet.payload!).type === type, `UC packet ${type}`, timeoutMs);
+    return decodeUcPacket(frame.packet!.payload!);
   }
 
   /** SEQUENCE_ACK for `sequence` (single direction: the server does not answer). */

@@ -147,7 +147,7 @@ describe('unlimited groups', () => {
     await until(() => alice.ucTimeouts.length === 2, 5000, 'two timeouts');
     expect(alice.ucTimeouts[0]).toBe(id);
     emulator.faults.dropAcks(false);
-    emulator.faults.stall('alice');
+    emulator.faults.stall(true, 'alice');
     await expect(alice.user.joinUnlimitedGroup(emulator.createUnlimitedGroup('bob'))).rejects.toMatchObject({ code: ErrorCode.SEND_TIMEOUT });
   });
 
