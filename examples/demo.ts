@@ -1,11 +1,12 @@
 /**
  * mimc-node demo: starts the embedded MIMC emulator, logs in alice and bob, exchanges P2P and
- * group messages with server acks, then logs carol in to receive what was stored for her.
+ * group messages with server acks, then logs carol in to receive what was stored for her, and
+ * finally opens an unlimited group (a live room without a member cap) for all three.
  *
  *   npm run demo              readable transcript
  *   npm run demo -- --verbose also the SDK's pino logs (secrets and payloads are redacted)
  */
-import { MCUser, createLogger, type P2PMessage, type P2TMessage, type ServerAck } from '../lib/index.js';
+import { MCUser, createLogger, type P2PMessage, type P2TMessage, type ServerAck, type UCMessage } from '../lib/index.js';
 import { startEmulator, type Emulator } from '../lib/emulator/index.js';
 
 const verbose = process.argv.includes('--verbose');
@@ -26,6 +27,7 @@ function makeUser(emulator: Emulator, account: string): MCUser {
     appId: emulator.app.appId,
     appAccount: account,
     resolverUrl: emulator.resolverUrl,
+    restUrl: emulator.restUrl,
     ...(logger ? { logger } : {}),
     tokenDelegate: { fetchToken: () => emulator.fetchToken(account) },
     statusDelegate: {
@@ -44,6 +46,11 @@ function makeUser(emulator: Emulator, account: string): MCUser {
           say(`${account.padEnd(5)} <- ${m.fromAccount} in topic ${m.topicId}: "${decoder.decode(m.payload)}" (seq ${m.sequence})`);
         }
       },
+      handleUnlimitedGroupMessage: (messages: UCMessage[]) => {
+        countReceived(`${account}:uc`, messages.length);
+        for (const m of messages) say(`${account.padEnd(5)} <- ${m.fromAccount} in live room ${m.topicId}: "${decoder.decode(m.payload)}"`);
+      },
+      handleUnlimitedGroupDismissed: (topicId: bigint) => say(`${account.padEnd(5)} sees live room ${topicId} dismissed`),
       handleServerAck: (ack: ServerAck) =>
         say(`${account.padEnd(5)} ack ${ack.packetId} seq ${ack.sequence}${ack.errorMsg ? ` error: ${ack.errorMsg}` : ''}`),
       handleSendMessageTimeout: (m) => say(`${account.padEnd(5)} timeout for ${m.packetId}`),
@@ -78,6 +85,14 @@ async function main(): Promise<void> {
 
     await carol.login();
     await waitFor(() => (received.get('carol') ?? 0) >= stored);
+
+    const room = await alice.createUnlimitedGroup('demo live room');
+    await Promise.all([bob.joinUnlimitedGroup(room), carol.joinUnlimitedGroup(room)]);
+    say(`live room ${room}: ${await alice.queryUnlimitedGroupOnlineUsers(room)} users joined (unlimited group, no member cap)`);
+    await alice.sendUnlimitedGroupMessageAndWait(room, text('Welcome to the live room!'));
+    await waitFor(() => (received.get('bob:uc') ?? 0) >= 1 && (received.get('carol:uc') ?? 0) >= 1);
+    await alice.dismissUnlimitedGroup(room);
+    await waitFor(() => bob.unlimitedGroups().length === 0 && carol.unlimitedGroups().length === 0);
   } finally {
     await Promise.all([alice.logout(), bob.logout(), carol.logout()]);
     await emulator.close();
