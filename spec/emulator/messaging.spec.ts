@@ -107,7 +107,7 @@ describe('P2P', () => {
 
   it('answers an unsupported packet type with an error PACKET_ACK', async () => {
     const alice = await login(fresh('alice'), 'ra');
-    alice.sendPacket({ packetId: 'weird_1', package: emu.app.appPackage, type: PacketType.UC_PACKET, payload: new Uint8Array([1, 2]) });
+    alice.sendPacket({ packetId: 'weird_1', package: emu.app.appPackage, type: PacketType.RTS_SIGNAL, payload: new Uint8Array([1, 2]) });
     const ack = await alice.nextAck('weird_1');
     expect(ack.errorMsg).not.toBe('');
     expect(ack.code).not.toBe(0);

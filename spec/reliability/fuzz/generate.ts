@@ -5,6 +5,17 @@
  * Everything is derived from a seeded PRNG, so a run is reproducible from its seed.
  */
 import {
+  UcType,
+  encodeUcGroupRequest,
+  encodeUcGroupResponse,
+  encodeUcMessage,
+  encodeUcMessageList,
+  encodeUcOnlineUsers,
+  encodeUcPacket,
+  encodeUcPing,
+  encodeUcSequenceAck,
+} from '../../../lib/protocol/uc.js';
+import {
   BODY_HEADER_LENGTH,
   CHECKSUM_LENGTH,
   Cmd,
@@ -245,6 +256,31 @@ export function hostileMessage(rng: Rng, ctx: FrameContext, appId: bigint, kind:
   return encodeP2TMessage({ from: user(rng, ctx, appId), to: { appId: rng.chance(0.8) ? appId : rng.u64(), topicId: rng.u64() }, ...common });
 }
 
+/** A UCPacket of any UC type (either direction), its payload shaped like the type with hostile values. */
+export function hostileUcPacket(rng: Rng, ctx: FrameContext, appId: bigint): Uint8Array {
+  const type = rng.pick([...Object.values(UcType), 0, 13, 0x7fffffff]);
+  const group = { appId: rng.chance(0.8) ? appId : rng.u64(), topicId: rng.u64() };
+  const message = () => ({
+    group,
+    payload: rng.bytes(rng.int(rng.chance(0.02) ? 20_000 : 128)),
+    ...(rng.chance(0.8) ? { sequence: BigInt.asIntN(64, rng.u64()) } : {}),
+    ...(rng.chance(0.5) ? { isStore: rng.chance(0.5) } : {}),
+    ...(rng.chance(0.5) ? { user: user(rng, ctx, appId) } : {}),
+    ...(rng.chance(0.5) ? { packetId: rng.text() } : {}),
+  });
+  let payload: Uint8Array;
+  if (rng.chance(0.15)) payload = hostileProto(rng);
+  else if (type === UcType.MESSAGE_LIST) payload = encodeUcMessageList({ group, messages: Array.from({ length: rng.int(5) }, message), ...(rng.chance(0.7) ? { maxSequence: BigInt.asIntN(64, rng.u64()) } : {}) });
+  else if (type === UcType.MESSAGE) payload = encodeUcMessage(message());
+  else if (type === UcType.JOIN_RESP || type === UcType.QUIT_RESP) payload = encodeUcGroupResponse({ group, code: rng.pick([0, 403, 404, -1]) });
+  else if (type === UcType.SEQ_ACK) payload = encodeUcSequenceAck({ group, sequence: BigInt.asIntN(64, rng.u64()) });
+  else if (type === UcType.QUERY_ONLINE_USERS_RESP) payload = encodeUcOnlineUsers({ group, userCount: BigInt.asIntN(64, rng.u64()) });
+  else if (type === UcType.PING || type === UcType.PONG) payload = encodeUcPing([group]);
+  else payload = encodeUcGroupRequest(group);
+  const recipient = rng.chance(0.7) ? { appId, appAccount: rng.chance(0.8) ? 'fuzzer' : 'fz_0', uuid: ctx.uuid, resource: ctx.resource } : user(rng, ctx, appId);
+  return encodeUcPacket({ user: recipient, type, payload, packetId: rng.chance(0.7) ? ctx.nextId() : rng.text() });
+}
+
 const PACKET_TYPES = [
   PacketType.P2P_MESSAGE,
   PacketType.P2T_MESSAGE,
@@ -255,6 +291,7 @@ const PACKET_TYPES = [
   PacketType.RTS_SIGNAL,
   PacketType.ONLINE_MESSAGE,
   PacketType.ONLINE_MESSAGE_ACK,
+  PacketType.UC_PACKET,
   0,
   9,
   99,
@@ -289,6 +326,8 @@ function packetPayload(rng: Rng, ctx: FrameContext, appId: bigint, type: number,
       return encodePullRequest({ uuid: rng.chance(0.5) ? ctx.uuid : rng.u64(), resource: rng.chance(0.5) ? ctx.resource : rng.text() });
     case PacketType.COMPOUND:
       return depth > 1 ? hostileProto(rng) : hostileList(rng, ctx, appId, depth + 1);
+    case PacketType.UC_PACKET:
+      return hostileUcPacket(rng, ctx, appId);
     default:
       return rng.bytes(rng.int(64));
   }
