@@ -59,6 +59,10 @@ export const ErrorCode = {
   UC_REFUSED: 'ERR_UC_REFUSED',
   /** This user is already in `maxUnlimitedGroups` unlimited groups. */
   UC_GROUP_LIMIT: 'ERR_UC_GROUP_LIMIT',
+  /** An HTTP response body exceeded the configured size cap (`details.limit`); the response was destroyed. */
+  HTTP_TOO_LARGE: 'ERR_HTTP_TOO_LARGE',
+  /** Text is not JSON, or is nested deeper than the parser's cap (`details.offset`, `details.maxDepth`). */
+  INVALID_JSON: 'ERR_INVALID_JSON',
   /** A MIMC REST call was answered with an error envelope (`details.code` is MIMC's code, e.g. 401, 403, 404, 500). */
   API_ERROR: 'ERR_API',
 } as const;

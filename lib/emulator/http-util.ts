@@ -1,6 +1,6 @@
 /** Request reading and the {code, message, data} envelope, shared by the admin, token and REST routes. */
 import type { IncomingMessage } from 'node:http';
-import { parseJsonExact, stringify } from './json.js';
+import { parseJsonExact, stringifyExact } from '../protocol/json.js';
 
 export const MAX_ACCOUNT_LENGTH = 256;
 /** Body cap of the token and admin routes. */
@@ -31,7 +31,7 @@ export class HttpError extends Error {
 
 /** The envelope with bigints as decimal strings (token and admin routes). */
 export function envelope(code: number, message: string, data: unknown): string {
-  return stringify({ code, message, data });
+  return stringifyExact({ code, message, data }, { bigint: 'string' });
 }
 
 export function checkAccountName(value: unknown, field = 'appAccount'): string {

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { CHID } from '../protocol/constants.js';
 import type { EmulatorCore } from './core.js';
 import { HttpCode, HttpError, checkAccountName, envelope, readJsonObject, stringList } from './http-util.js';
-import { toBigId } from './json.js';
+import { parseJsonUint64 } from '../protocol/int64.js';
 import { RestApi } from './rest.js';
 import type { Topic } from './store.js';
 import type { EmulatorFaults } from './types.js';
@@ -154,7 +154,7 @@ export class HttpService {
     const body = await readJsonObject(req);
     const core = this.deps.core;
     const app = core.app;
-    const appId = toBigId(body.appId);
+    const appId = parseJsonUint64(body.appId);
     if (appId === undefined) throw new HttpError(HttpCode.BAD_REQUEST, 'appId must be a decimal id (number or string)');
     if (typeof body.appKey !== 'string' || typeof body.appSecret !== 'string') throw new HttpError(HttpCode.BAD_REQUEST, 'appKey and appSecret must be strings');
     const appAccount = checkAccountName(body.appAccount);
@@ -246,7 +246,7 @@ export class HttpService {
   }
 
   private topicId(text: string): bigint {
-    const id = toBigId(text);
+    const id = parseJsonUint64(text);
     if (id === undefined) throw new HttpError(HttpCode.BAD_REQUEST, 'topic id must be a decimal id');
     return id;
   }

@@ -11,7 +11,7 @@ import type { EmulatorCore } from './core.js';
 import type { ChatRow } from './chatlist.js';
 import { HISTORY_MAX_ROWS, byCount, bySequence, byTime, type HistoryEntry } from './history.js';
 import { HttpCode, HttpError, MAX_ACCOUNT_LENGTH, checkAccountName, readJsonObject, stringList } from './http-util.js';
-import { toBigId } from './json.js';
+import { parseJsonUint64 } from '../protocol/int64.js';
 import type { Account, Topic } from './store.js';
 
 /** Body cap of REST requests (a batch push may list many recipients). */
@@ -56,7 +56,7 @@ function millis(body: Body, field: string): number {
 }
 
 function bigId(value: unknown, field: string): bigint {
-  const id = toBigId(value);
+  const id = parseJsonUint64(value);
   if (id === undefined) throw bad(`${field} must be a 64-bit id (JSON integer or decimal string)`);
   return id;
 }
@@ -146,7 +146,7 @@ export class RestApi {
   // Authentication
 
   private checkAppId(value: unknown, where: string): void {
-    if (toBigId(value) !== this.core.app.appId) throw new HttpError(HttpCode.UNAUTHORIZED, `appId (${where}) is not this app`);
+    if (parseJsonUint64(value) !== this.core.app.appId) throw new HttpError(HttpCode.UNAUTHORIZED, `appId (${where}) is not this app`);
   }
 
   private checkAppCredentials(appKey: unknown, appSecret: unknown): void {

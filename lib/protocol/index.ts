@@ -4,8 +4,8 @@ export { adler32 } from './adler32.js';
 export { Rc4, RC4_KEYSTREAM_CAP, rc4 } from './rc4.js';
 export { deriveBodyKey, derivePayloadKey, bindSignature, bindSignatureInput, type BindSignatureInput } from './keys.js';
 export { encodeFrame, EMPTY_FRAME, FrameDecoder, type FrameDecoderOptions } from './frame.js';
-export { toLong, fromLong, parseUint64 } from './int64.js';
-export { parseJsonExact } from './json.js';
+export { toLong, fromLong, parseUint64, parseJsonUint64 } from './int64.js';
+export { parseJsonExact, stringifyExact, JSON_MAX_DEPTH, type JsonParseOptions, type JsonStringifyOptions } from './json.js';
 export * from './packets.js';
 export { MIMCError, ErrorCode } from '../errors.js';
 export {

@@ -30,3 +30,12 @@ export function parseUint64(value: unknown): bigint | undefined {
   }
   return undefined;
 }
+
+/**
+ * A non-negative 64-bit id as JSON carries it (after parseJsonExact): a bigint, a decimal string,
+ * or a safe-integer number (small ids arrive as plain numbers); undefined otherwise.
+ */
+export function parseJsonUint64(value: unknown): bigint | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? BigInt(value) : undefined;
+  return parseUint64(value);
+}

@@ -6,7 +6,7 @@
  */
 import pRetry from 'p-retry';
 import { MIMCError, ErrorCode } from '../errors.js';
-import { parseUint64 } from '../protocol/int64.js';
+import { parseJsonUint64, parseUint64 } from '../protocol/int64.js';
 import { parseJsonExact, stringifyExact } from '../protocol/json.js';
 import type { Token } from '../user/types.js';
 import type {
@@ -128,8 +128,7 @@ function asString(value: unknown, what: string, fail: Check): string {
 
 /** A 64-bit id from JSON: an exact string (as parseJsonExact leaves big ones) or a safe integer. */
 function asId(value: unknown, what: string, fail: Check): bigint {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
-  const id = parseUint64(value);
+  const id = parseJsonUint64(value);
   if (id === undefined) throw fail(`${what} is not a 64-bit id`);
   return id;
 }

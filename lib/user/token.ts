@@ -1,6 +1,6 @@
 import { MIMCError, ErrorCode } from '../errors.js';
 import { parseJsonExact } from '../protocol/json.js';
-import { parseUint64 } from '../protocol/int64.js';
+import { parseJsonUint64, parseUint64 } from '../protocol/int64.js';
 import type { Token } from './types.js';
 
 /** The real token service. */
@@ -46,12 +46,12 @@ export function parseTokenJson(text: string, expected: { appId: bigint; appAccou
   }
   if (typeof body.data !== 'object' || body.data === null) throw invalid('token JSON has no data object');
   const data = body.data as Record<string, unknown>;
-  const appId = parseUint64(typeof data.appId === 'number' ? String(data.appId) : data.appId);
+  const appId = parseJsonUint64(data.appId);
   if (appId === undefined) throw invalid('token JSON: data.appId is not a decimal id');
   if (appId !== expected.appId) throw invalid('token JSON is for another app', { appId: appId.toString() });
   const appAccount = requireString(data, 'appAccount');
   if (appAccount !== expected.appAccount) throw invalid('token JSON is for another account', { appAccount });
-  const uuid = parseUint64(typeof data.miUserId === 'number' ? String(data.miUserId) : data.miUserId);
+  const uuid = parseJsonUint64(data.miUserId);
   if (uuid === undefined || uuid === 0n) throw invalid('token JSON: data.miUserId is not a decimal id');
   const securityKey = requireString(data, 'miUserSecurityKey');
   if (Buffer.from(securityKey, 'base64').length === 0) throw invalid('token JSON: miUserSecurityKey is not base64');
