@@ -1,6 +1,7 @@
 /**
  * Fuzzing, ≥ 10 000 cases per run: hostile frames at the client's real stack (in memory for
- * throughput, plus a few hundred over real sockets) and at the emulator over TCP. Longer runs:
+ * throughput, plus a few hundred over real sockets), at the emulator over TCP, and generated and
+ * mutated JSON texts at the exact-bigint JSON codec (JSON.parse as the oracle). Longer runs:
  * `npm run fuzz -- --cases N --seed S`.
  */
 import * as realNet from 'node:net';
@@ -13,6 +14,7 @@ jest.unstable_mockModule('node:net', () => {
 });
 
 const { runClientFuzz, runEmulatorFuzz } = await import('./fuzz/kit.js');
+const { runJsonFuzz } = await import('./fuzz/json.js');
 
 jest.setTimeout(120_000);
 
@@ -44,5 +46,16 @@ describe('fuzz', () => {
     expect(result.cases).toBe(1800);
     expect(result.rejectedFrames).toBeGreaterThan(300);
     expect(result.healthChecks).toBeGreaterThanOrEqual(18);
+  });
+
+  it.concurrent('json codec: 10 000 generated and mutated texts; refuses exactly what JSON.parse refuses, agrees on the rest with exact big integers', async () => {
+    const result = runJsonFuzz({ cases: Number(process.env.FUZZ_JSON_CASES ?? 10_000), seed: SEED + 3 });
+    console.log(JSON.stringify(result));
+    expect(result.problems).toEqual([]);
+    expect(result.accepted + result.refused + result.tooDeep).toBe(result.cases);
+    expect(result.accepted).toBeGreaterThan(2000);
+    expect(result.refused).toBeGreaterThan(2000);
+    expect(result.tooDeep).toBeGreaterThan(10);
+    expect(result.bigIntegers).toBeGreaterThan(500);
   });
 });
