@@ -13,12 +13,13 @@ import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { runCodecBench } from './codec.js';
 import { runEmulatorBench } from './emulator.js';
+import { runJsonBench } from './json.js';
 import { runLatencyBench } from './latency.js';
 import { runLoginBench } from './login.js';
 import { runP2PThroughputBench } from './p2p-throughput.js';
 import { REPO_ROOT, isMain, loadSnapshot, machineInfo, round, runMain, type MachineInfo } from './common.js';
 
-export const BENCHMARKS = ['codec', 'emulator', 'p2p', 'latency', 'login', 'memory'] as const;
+export const BENCHMARKS = ['codec', 'json', 'emulator', 'p2p', 'latency', 'login', 'memory'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 export interface RunAllOptions {
@@ -70,6 +71,7 @@ export async function runAll(options: RunAllOptions = {}): Promise<RunAllResult>
   const both = ['in-process', 'child-process'] as const;
   const steps: Record<BenchmarkName, () => Promise<unknown>> = {
     codec: () => runCodecBench({ seconds: long ? 3 : 1, warmupSeconds: 0.5 }),
+    json: () => runJsonBench({ seconds: long ? 2 : 0.5 }),
     emulator: () =>
       runEmulatorBench(long ? {} : { connections: 2000, rampStep: 250, pairs: 20, messagesPerPair: 500, window: 32 }),
     p2p: () => runP2PThroughputBench({ seconds: long ? 10 : 3, warmupSeconds: 1, pairs: [1, 4, 16], modes: [...both] }),

@@ -153,7 +153,7 @@ function difference(ours: unknown, theirs: unknown, path: string, big: { seen: b
   if (theirs === null || Array.isArray(ours) !== Array.isArray(theirs)) return `${path}: container kind`;
   if (Object.getPrototypeOf(ours) !== Object.getPrototypeOf(theirs)) return `${path}: prototype`;
   const keys = Object.keys(ours);
-  const theirKeys = Object.keys(theirs);
+  const theirKeys = Object.keys(theirs as object);
   if (keys.length !== theirKeys.length || keys.some((k, i) => k !== theirKeys[i])) return `${path}: keys`;
   for (const key of keys) {
     const d = difference((ours as Record<string, unknown>)[key], (theirs as Record<string, unknown>)[key], `${path}.${key.slice(0, 10)}`, big);
