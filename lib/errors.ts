@@ -90,3 +90,32 @@ export class MIMCError extends Error {
 }
 
 Object.defineProperty(MIMCError.prototype, brand, { value: true });
+
+/** Longest upstream error message an SDK error keeps (characters). */
+export const UPSTREAM_MESSAGE_MAX = 200;
+
+/** Values after a name that looks like a credential: `token=…`, `"appSecret":"…"`, `securityKey: …`. */
+const CREDENTIAL_PAIR = /(?<![A-Za-z0-9_-])([A-Za-z0-9_-]+)(["']?[ \t]{0,3}[:=][ \t]{0,3}["']?)([^\s"',;&}\]]+)/g;
+const CREDENTIAL_NAME = /token|secret|key|passw|auth|sign|cookie|session/i;
+/** Long opaque runs (tokens, keys, base64) even without a name. */
+const OPAQUE_RUN = /[A-Za-z0-9+/=_-]{32,}/g;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]+/g;
+
+/**
+ * What the SDK keeps of a message written by an upstream service (which may echo the request,
+ * credentials included): the given `secrets` and credential-looking values replaced by
+ * `[redacted]`, control characters collapsed, at most UPSTREAM_MESSAGE_MAX characters.
+ * Undefined when `message` is not a string.
+ */
+export function upstreamMessage(message: unknown, secrets: readonly (string | undefined)[] = []): string | undefined {
+  if (typeof message !== 'string') return undefined;
+  // Bound the work first; nothing past this point can reach the kept form.
+  let text = message.slice(0, 4 * UPSTREAM_MESSAGE_MAX);
+  for (const secret of secrets) if (secret !== undefined && secret.length >= 4) text = text.split(secret).join('[redacted]');
+  text = text
+    .replace(CREDENTIAL_PAIR, (pair: string, name: string, sep: string) => (CREDENTIAL_NAME.test(name) ? `${name}${sep}[redacted]` : pair))
+    .replace(OPAQUE_RUN, '[redacted]')
+    .replace(CONTROL, ' ')
+    .trim();
+  return text.length > UPSTREAM_MESSAGE_MAX ? `${text.slice(0, UPSTREAM_MESSAGE_MAX - 1)}…` : text;
+}

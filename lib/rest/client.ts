@@ -5,7 +5,8 @@
  * 64-bit ids are bigints in the API, written as exact JSON integers and parsed exactly.
  */
 import pRetry from 'p-retry';
-import { MIMCError, ErrorCode } from '../errors.js';
+import { inspect } from 'node:util';
+import { MIMCError, ErrorCode, upstreamMessage } from '../errors.js';
 import { parseJsonUint64, parseUint64 } from '../protocol/int64.js';
 import { parseJsonExact, stringifyExact } from '../protocol/json.js';
 import type { Token } from '../user/types.js';
@@ -223,8 +224,10 @@ function isTransient(err: unknown): boolean {
 export class MIMCRestClient {
   readonly appId: bigint;
   readonly baseUrl: string;
-  private readonly appKey: string;
-  private readonly appSecret: string;
+  // Credentials and cached tokens live in ES private fields: util.inspect, console.log,
+  // JSON.stringify and Object.keys never see them.
+  readonly #appKey: string;
+  readonly #appSecret: string;
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly retryMinDelayMs: number;
@@ -232,7 +235,7 @@ export class MIMCRestClient {
   private readonly tokenCacheMs: number;
   private readonly maxPayloadBytes: number;
   private readonly fetchImpl: typeof fetch;
-  private readonly tokens = new Map<string, { token: Promise<string>; expiresAt: number }>();
+  readonly #tokens = new Map<string, { token: Promise<string>; expiresAt: number }>();
 
   constructor(options: MIMCRestClientOptions) {
     if (typeof options !== 'object' || options === null) throw invalid('options are required');
@@ -241,8 +244,8 @@ export class MIMCRestClient {
     this.appId = appId;
     if (typeof options.appKey !== 'string' || options.appKey.length === 0) throw invalid('appKey must be a non-empty string');
     if (typeof options.appSecret !== 'string' || options.appSecret.length === 0) throw invalid('appSecret must be a non-empty string');
-    this.appKey = headerValue(options.appKey, 'appKey');
-    this.appSecret = headerValue(options.appSecret, 'appSecret');
+    this.#appKey = headerValue(options.appKey, 'appKey');
+    this.#appSecret = headerValue(options.appSecret, 'appSecret');
     const base = options.baseUrl ?? DEFAULT_REST_BASE_URL;
     let parsed: URL;
     try {
@@ -259,6 +262,16 @@ export class MIMCRestClient {
     this.tokenCacheMs = positiveInteger(options.tokenCacheMs, 10 * 60 * 1000, 'tokenCacheMs', 0);
     this.maxPayloadBytes = positiveInteger(options.maxPayloadBytes, MAX_PUSH_PAYLOAD_BYTES, 'maxPayloadBytes');
     this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  /** What util.inspect and console.log show: the app id and base URL, never a credential or token. */
+  [inspect.custom](): string {
+    return `MIMCRestClient { appId: ${this.appId}, baseUrl: ${JSON.stringify(this.baseUrl)} }`;
+  }
+
+  /** What JSON.stringify writes: the app id (decimal string) and base URL, never a credential or token. */
+  toJSON(): { appId: string; baseUrl: string } {
+    return { appId: this.appId.toString(), baseUrl: this.baseUrl };
   }
 
   // ---- transport --------------------------------------------------------------------------------
@@ -307,7 +320,8 @@ export class MIMCRestClient {
     }
     const envelope = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
     const code = typeof envelope?.code === 'number' ? envelope.code : undefined;
-    const message = typeof envelope?.message === 'string' ? envelope.message : undefined;
+    // The upstream's message may echo the request: keep only a bounded form without credentials.
+    const message = upstreamMessage(envelope?.message, [this.#appSecret, this.#appKey, headers.token]);
     if (!response.ok) {
       throw new MIMCError(ErrorCode.HTTP_ERROR, `${spec.method} ${spec.path} answered HTTP ${response.status}${message ? `: ${message}` : ''}`, {
         details: { ...where, status: response.status, ...(code === undefined ? {} : { code }), ...(message === undefined ? {} : { message }) },
@@ -355,7 +369,7 @@ export class MIMCRestClient {
       return { token: headerValue(actor.token, 'token') };
     }
     const account = headerValue(requireAccount(actor, 'actor'), 'actor');
-    const headers: Record<string, string> = { appKey: this.appKey, appSecret: this.appSecret, appAccount: account };
+    const headers: Record<string, string> = { appKey: this.#appKey, appSecret: this.#appSecret, appAccount: account };
     if (withAppId) headers.appId = this.appId.toString();
     return headers;
   }
@@ -372,7 +386,7 @@ export class MIMCRestClient {
       method: 'POST',
       path: '/api/account/token',
       // appId goes out as a JSON number built from the bigint's digits, as the service expects.
-      body: { appId: this.appId, appKey: this.appKey, appSecret: this.appSecret, appAccount: account },
+      body: { appId: this.appId, appKey: this.#appKey, appSecret: this.#appSecret, appAccount: account },
       read: false,
     };
     if (options.signal?.aborted) throw new MIMCError(ErrorCode.ABORTED, 'token request aborted', { cause: options.signal.reason });
@@ -408,14 +422,14 @@ export class MIMCRestClient {
       return { token: Promise.resolve(headerValue(actor.token, 'token')), cachedFor: undefined };
     }
     const account = requireAccount(actor, 'actor');
-    const cached = this.tokens.get(account);
+    const cached = this.#tokens.get(account);
     if (cached && cached.expiresAt > Date.now()) return { token: cached.token, cachedFor: account };
     const token = this.mintToken(account, options).then((t) => headerValue(t.token, 'token'));
     const entry = { token, expiresAt: Date.now() + this.tokenCacheMs };
     if (this.tokenCacheMs > 0) {
-      this.tokens.set(account, entry);
+      this.#tokens.set(account, entry);
       token.catch(() => {
-        if (this.tokens.get(account) === entry) this.tokens.delete(account);
+        if (this.#tokens.get(account) === entry) this.#tokens.delete(account);
       });
     }
     return { token, cachedFor: undefined };
@@ -423,7 +437,7 @@ export class MIMCRestClient {
 
   /** Forgets the tokens minted for token-only endpoints. */
   clearTokenCache(): void {
-    this.tokens.clear();
+    this.#tokens.clear();
   }
 
   /** A token-only call; a cached minted token refused with 401 (expired, forgotten) is replaced once. */
@@ -434,8 +448,8 @@ export class MIMCRestClient {
     } catch (err) {
       const stale = first.cachedFor !== undefined && MIMCError.is(err) && err.code === ErrorCode.API_ERROR && err.details?.code === 401;
       if (!stale) throw err;
-      const entry = this.tokens.get(first.cachedFor!);
-      if (entry && entry.token === first.token) this.tokens.delete(first.cachedFor!);
+      const entry = this.#tokens.get(first.cachedFor!);
+      if (entry && entry.token === first.token) this.#tokens.delete(first.cachedFor!);
       return call(await this.tokenFor(actor, options).token);
     }
   }
@@ -465,7 +479,7 @@ export class MIMCRestClient {
     if (size > this.maxPayloadBytes) {
       throw new MIMCError(ErrorCode.PAYLOAD_TOO_LARGE, `payload of ${size} bytes exceeds ${this.maxPayloadBytes}`, { details: { length: size, max: this.maxPayloadBytes } });
     }
-    const body: Record<string, unknown> = { appId: this.appId, appKey: this.appKey, appSecret: this.appSecret, fromAccount, fromResource, msg, msgType };
+    const body: Record<string, unknown> = { appId: this.appId, appKey: this.#appKey, appSecret: this.#appSecret, fromAccount, fromResource, msg, msgType };
     if (content.bizType !== undefined) {
       if (typeof content.bizType !== 'string') throw invalid('bizType must be a string');
       body.bizType = content.bizType;

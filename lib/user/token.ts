@@ -1,4 +1,5 @@
-import { MIMCError, ErrorCode } from '../errors.js';
+import { inspect } from 'node:util';
+import { MIMCError, ErrorCode, upstreamMessage } from '../errors.js';
 import { parseJsonExact } from '../protocol/json.js';
 import { parseJsonUint64, parseUint64 } from '../protocol/int64.js';
 import type { Token } from './types.js';
@@ -42,7 +43,7 @@ export function parseTokenJson(text: string, expected: { appId: bigint; appAccou
   if (typeof json !== 'object' || json === null) throw invalid('token response is not a JSON object');
   const body = json as Record<string, unknown>;
   if (body.code !== 200) {
-    throw invalid(`token service refused: ${typeof body.message === 'string' ? body.message : 'no message'}`, { code: body.code });
+    throw invalid(`token service refused: ${upstreamMessage(body.message) ?? 'no message'}`, { code: body.code });
   }
   if (typeof body.data !== 'object' || body.data === null) throw invalid('token JSON has no data object');
   const data = body.data as Record<string, unknown>;
@@ -86,8 +87,11 @@ export class HttpTokenFetcher implements Token {
   private readonly appId: bigint;
   private readonly url: string;
   private readonly timeoutMs: number;
+  /** Holds the app secret: an ES private field, so util.inspect and JSON.stringify never see it. */
+  readonly #options: HttpTokenFetcherOptions;
 
-  constructor(private readonly options: HttpTokenFetcherOptions) {
+  constructor(options: HttpTokenFetcherOptions) {
+    this.#options = { ...options };
     const appId = parseUint64(options.appId);
     if (appId === undefined) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'appId must be a decimal string or bigint');
     this.appId = appId;
@@ -95,11 +99,20 @@ export class HttpTokenFetcher implements Token {
     this.timeoutMs = options.timeoutMs ?? 10_000;
   }
 
+  /** What util.inspect and console.log show: never the app key or secret. */
+  [inspect.custom](): string {
+    return `HttpTokenFetcher { appId: ${this.appId}, appAccount: ${JSON.stringify(this.#options.appAccount)}, url: ${JSON.stringify(this.url)} }`;
+  }
+
+  toJSON(): { appId: string; appAccount: string; url: string } {
+    return { appId: this.appId.toString(), appAccount: this.#options.appAccount, url: this.url };
+  }
+
   async fetchToken(): Promise<string> {
     // appId goes out as a JSON number, as the real API expects, written from the bigint's digits.
-    const body = `{"appId":${this.appId},"appKey":${JSON.stringify(this.options.appKey)},"appSecret":${JSON.stringify(
-      this.options.appSecret,
-    )},"appAccount":${JSON.stringify(this.options.appAccount)}}`;
+    const body = `{"appId":${this.appId},"appKey":${JSON.stringify(this.#options.appKey)},"appSecret":${JSON.stringify(
+      this.#options.appSecret,
+    )},"appAccount":${JSON.stringify(this.#options.appAccount)}}`;
     let response: Response;
     try {
       response = await fetch(this.url, {

@@ -6,7 +6,7 @@
 import { format, inspect } from 'node:util';
 import { MIMCError } from '../../lib/errors.js';
 import { MIMCRestClient } from '../../lib/rest/index.js';
-import { parseTokenJson } from '../../lib/user/token.js';
+import { HttpTokenFetcher, parseTokenJson } from '../../lib/user/token.js';
 
 const APP_SECRET = 'S3cr3tAppSecretValue0123456789';
 const APP_KEY = '5421234567890AppKey';
@@ -52,7 +52,7 @@ describe('MIMCRestClient does not show its credentials', () => {
       format('%O', client),
       format('%j', client),
       JSON.stringify(client),
-      JSON.stringify(Object.entries(client)),
+      inspect(Object.entries(client), { depth: 10 }),
       String(client),
     ];
     for (const view of views) {
@@ -62,6 +62,17 @@ describe('MIMCRestClient does not show its credentials', () => {
     }
     expect(inspect(client)).toContain('2882303761517479657');
     expect(calls).toBe(2); // the token was minted and used
+  });
+});
+
+describe('HttpTokenFetcher does not show its credentials', () => {
+  it('util.inspect and JSON.stringify show no appKey or appSecret', () => {
+    const fetcher = new HttpTokenFetcher({ appId: '2882303761517479657', appKey: APP_KEY, appSecret: APP_SECRET, appAccount: 'alice', url: 'http://127.0.0.1:9/t' });
+    for (const view of [inspect(fetcher, { showHidden: true, depth: 10 }), format('%O', fetcher), JSON.stringify(fetcher)]) {
+      expect(view).not.toContain(APP_SECRET);
+      expect(view).not.toContain(APP_KEY);
+    }
+    expect(inspect(fetcher)).toContain('alice');
   });
 });
 
