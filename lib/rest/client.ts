@@ -9,6 +9,7 @@ import { inspect } from 'node:util';
 import { MIMCError, ErrorCode, upstreamMessage } from '../errors.js';
 import { parseJsonUint64, parseUint64 } from '../protocol/int64.js';
 import { parseJsonExact, stringifyExact } from '../protocol/json.js';
+import { readResponseText, ResponseTooLarge } from './node-http.js';
 import type { Token } from '../user/types.js';
 import type {
   ChatListEntry,
@@ -34,6 +35,8 @@ import type {
 export const DEFAULT_REST_BASE_URL = 'https://mimc.chat.xiaomi.net';
 /** MIMC's SDKs refuse larger payloads (MIMC_MAX_PAYLOAD_SIZE). */
 export const MAX_PUSH_PAYLOAD_BYTES = 10 * 1024;
+/** Default cap on a response body (`maxResponseBytes`). */
+export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 /** The longest window of a time-range history query. */
 export const MAX_HISTORY_WINDOW_MS = 24 * 60 * 60 * 1000;
 
@@ -234,6 +237,7 @@ export class MIMCRestClient {
   private readonly retryMaxDelayMs: number;
   private readonly tokenCacheMs: number;
   private readonly maxPayloadBytes: number;
+  private readonly maxResponseBytes: number;
   private readonly fetchImpl: typeof fetch;
   readonly #tokens = new Map<string, { token: Promise<string>; expiresAt: number }>();
 
@@ -261,6 +265,7 @@ export class MIMCRestClient {
     this.retryMaxDelayMs = positiveInteger(options.retryMaxDelayMs, 2_000, 'retryMaxDelayMs', 0);
     this.tokenCacheMs = positiveInteger(options.tokenCacheMs, 10 * 60 * 1000, 'tokenCacheMs', 0);
     this.maxPayloadBytes = positiveInteger(options.maxPayloadBytes, MAX_PUSH_PAYLOAD_BYTES, 'maxPayloadBytes');
+    this.maxResponseBytes = positiveInteger(options.maxResponseBytes, DEFAULT_MAX_RESPONSE_BYTES, 'maxResponseBytes');
     this.fetchImpl = options.fetch ?? fetch;
   }
 
@@ -280,7 +285,9 @@ export class MIMCRestClient {
   private async exchange(spec: RequestSpec, options: RestRequestOptions): Promise<Envelope> {
     const timeoutMs = options.timeoutMs === undefined ? this.timeoutMs : positiveInteger(options.timeoutMs, this.timeoutMs, 'timeoutMs');
     const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    // Aborted by us when the answer exceeds maxResponseBytes: fetch then drops the connection.
+    const tooLarge = new AbortController();
+    const signal = AbortSignal.any(options.signal ? [options.signal, timeout, tooLarge.signal] : [timeout, tooLarge.signal]);
     const url = new URL(this.baseUrl + spec.path);
     for (const [k, v] of Object.entries(spec.query ?? {})) url.searchParams.set(k, v);
     const headers: Record<string, string> = { accept: 'application/json', ...spec.headers };
@@ -308,8 +315,13 @@ export class MIMCRestClient {
     }
     let text: string;
     try {
-      text = await response.text();
+      text = await readResponseText(response, this.maxResponseBytes, () => tooLarge.abort());
     } catch (err) {
+      if (err instanceof ResponseTooLarge) {
+        throw new MIMCError(ErrorCode.HTTP_TOO_LARGE, `${spec.method} ${spec.path} answered more than ${err.limit} bytes`, {
+          details: { ...where, status: response.status, limit: err.limit, ...(err.contentLength === undefined ? {} : { contentLength: err.contentLength }) },
+        });
+      }
       throw failure(err, response.status);
     }
     let json: unknown;

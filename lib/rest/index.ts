@@ -1,5 +1,5 @@
 /** MIMC's server-side REST API: the client, the token endpoint handler and the callback receiver. */
-export { MIMCRestClient, DEFAULT_REST_BASE_URL, MAX_PUSH_PAYLOAD_BYTES, MAX_HISTORY_WINDOW_MS } from './client.js';
+export { MIMCRestClient, DEFAULT_REST_BASE_URL, MAX_PUSH_PAYLOAD_BYTES, MAX_HISTORY_WINDOW_MS, DEFAULT_MAX_RESPONSE_BYTES } from './client.js';
 export { createTokenHandler, type TokenHandlerOptions, type NodeRequestHandler } from './token-handler.js';
 export {
   createCallbackHandler,

@@ -1,4 +1,4 @@
-/** Small node:http helpers shared by the token and callback handlers. */
+/** Small HTTP helpers: request bodies of the token and callback handlers, capped response bodies of the REST client. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** A request body larger than the cap. */
@@ -66,4 +66,45 @@ export function sendJson(res: ServerResponse, status: number, body: string, head
 /** MIMC's envelope for an answer of ours. */
 export function envelopeText(code: number, message: string): string {
   return JSON.stringify({ code, message, data: null });
+}
+
+/** A response body larger than the cap; `contentLength` when the server announced it. */
+export class ResponseTooLarge extends Error {
+  constructor(
+    readonly limit: number,
+    readonly contentLength?: number,
+  ) {
+    super(`response body larger than ${limit} bytes`);
+  }
+}
+
+/**
+ * A fetch Response's body as UTF-8 text, at most `limit` bytes. An announced content-length
+ * above the cap is refused before reading; otherwise bytes are counted as they arrive. Beyond the
+ * cap the body is cancelled and `destroy()` is called (abort the request, so the connection is
+ * dropped rather than drained), then ResponseTooLarge is thrown.
+ */
+export async function readResponseText(response: Response, limit: number, destroy: () => void): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    destroy();
+    await response.body?.cancel().catch(() => undefined);
+    throw new ResponseTooLarge(limit, declared);
+  }
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      destroy();
+      await reader.cancel().catch(() => undefined);
+      throw new ResponseTooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
 }

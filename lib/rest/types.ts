@@ -22,6 +22,11 @@ export interface MIMCRestClientOptions {
   tokenCacheMs?: number;
   /** Largest push payload accepted before sending; default 10 240 bytes (MIMC's SDK limit). */
   maxPayloadBytes?: number;
+  /**
+   * Largest response body read, in bytes; default 1 MiB. Beyond it the response is destroyed and
+   * the call rejects with ERR_HTTP_TOO_LARGE (not retried).
+   */
+  maxResponseBytes?: number;
   /** The fetch implementation; default the global one (Node 20+). */
   fetch?: typeof fetch;
 }
