@@ -13,6 +13,7 @@ import { readResponseText, ResponseTooLarge } from './node-http.js';
 import type { Token } from '../user/types.js';
 import type {
   ChatListEntry,
+  UnlimitedGroupMember,
   CountRange,
   HistoryMessage,
   HistoryPage,
@@ -707,6 +708,56 @@ export class MIMCRestClient {
   /** Removes the topic conversation from the actor's list; returns the updated list. */
   async deleteP2TChat(actor: RestActor, topicId: bigint | string, options: RestRequestOptions = {}): Promise<ChatListEntry[]> {
     return this.chatList(actor, 'DELETE', '/api/contact/p2t/session', { topicId: inputId(topicId, 'topicId').toString() }, options);
+  }
+
+  // ---- unlimited groups (uctopic) ---------------------------------------------------------------
+
+  private uctopic<T>(actor: RestActor, method: 'GET' | 'POST' | 'DELETE', path: string, init: { topicId?: bigint | string; body?: unknown }, options: RestRequestOptions, parse: (data: unknown, fail: Check) => T): Promise<T> {
+    const topicHeader: Record<string, string> = init.topicId === undefined ? {} : { topicId: inputId(init.topicId, 'topicId').toString() };
+    return this.withToken(actor, options, (token) =>
+      this.request(
+        { method, path, headers: { token, accept: JSON_UTF8, ...topicHeader }, ...(init.body === undefined ? {} : { body: init.body }), read: method === 'GET' },
+        options,
+        parse,
+      ),
+    );
+  }
+
+  /** Creates an unlimited group owned by the actor (who still has to join it over the SDK connection); resolves with its exact id. */
+  async createUnlimitedGroup(actor: RestActor, topicName: string, options: RestRequestOptions = {}): Promise<bigint> {
+    if (typeof topicName !== 'string') throw invalid('topicName must be a string');
+    return this.uctopic(actor, 'POST', '/api/uctopic/', { body: { topicName } }, options, (data, fail) => asId(asObject(data, 'data', fail).topicId, 'data.topicId', fail));
+  }
+
+  /** Dismisses an unlimited group (owner only); joined members are told over their connections. */
+  async dismissUnlimitedGroup(actor: RestActor, topicId: bigint | string, options: RestRequestOptions = {}): Promise<void> {
+    await this.uctopic(actor, 'DELETE', '/api/uctopic/', { topicId }, options, () => undefined);
+  }
+
+  /** The unlimited groups the actor is a member of (exact ids). */
+  async getUnlimitedGroups(actor: RestActor, options: RestRequestOptions = {}): Promise<bigint[]> {
+    return this.uctopic(actor, 'GET', '/api/uctopic/topics', {}, options, (data, fail) =>
+      data === null || data === undefined ? [] : asArray(data, 'data', fail).map((id) => asId(id, 'topicId', fail)),
+    );
+  }
+
+  /** Members of an unlimited group (MIMC spells the account key `appAccout`; this reads both spellings). */
+  async getUnlimitedGroupMembers(actor: RestActor, topicId: bigint | string, options: RestRequestOptions = {}): Promise<UnlimitedGroupMember[]> {
+    return this.uctopic(actor, 'GET', '/api/uctopic/userlist', { topicId }, options, (data, fail) =>
+      asArray(asObject(data, 'data', fail).users, 'data.users', fail).map((u) => {
+        const user = asObject(u, 'user', fail);
+        return { account: asString(user.appAccout ?? user.appAccount, 'user.appAccout', fail), uuid: asId(user.uuid, 'user.uuid', fail) };
+      }),
+    );
+  }
+
+  /** How many accounts are joined to the unlimited group right now. */
+  async getUnlimitedGroupOnlineCount(actor: RestActor, topicId: bigint | string, options: RestRequestOptions = {}): Promise<number> {
+    return this.uctopic(actor, 'GET', '/api/uctopic/onlineinfo', { topicId }, options, (data, fail) => {
+      const count = asObject(data, 'data', fail).userCnt;
+      if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw fail('data.userCnt is not a count');
+      return count;
+    });
   }
 
   // ---- blacklist --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ export type {
   RestTime,
   HistoryMessage,
   ChatListEntry,
+  UnlimitedGroupMember,
   ChatLastMessage,
   HistoryPage,
   P2PConversation,

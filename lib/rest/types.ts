@@ -136,6 +136,12 @@ export interface ChatLastMessage {
   sequence: bigint;
 }
 
+/** A member of an unlimited group (GET /api/uctopic/userlist). */
+export interface UnlimitedGroupMember {
+  account: string;
+  uuid: bigint;
+}
+
 /** One row of the recent chat list (GET /api/contact/), newest first. */
 export interface ChatListEntry {
   /** USER: a P2P conversation (`id` is the peer's uuid, `name` its appAccount); TOPIC: a topic (`id` topicId, `name` topicName). */

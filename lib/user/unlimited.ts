@@ -249,6 +249,10 @@ export class UnlimitedGroups {
     const request = this.takeRequest(packetId, joining ? UcType.JOIN : UcType.QUIT);
     const topicId = request?.topicId ?? answer.group.topicId;
     const group = this.groups.get(topicId);
+    if (!request && (!joining || !group || group.joined)) {
+      this.host.log.debug({ topicId: topicId.toString() }, 'ignored an unsolicited UC answer');
+      return;
+    }
     if (answer.code === 0) {
       if (joining && group) {
         group.joined = true;

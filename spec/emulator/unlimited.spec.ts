@@ -12,6 +12,8 @@ import {
   encodeUcPing,
   encodeUcSequenceAck,
 } from '../../lib/protocol/uc.js';
+import { ErrorCode } from '../../lib/errors.js';
+import { MIMCRestClient } from '../../lib/rest/index.js';
 import { RawClient, loginRaw } from '../helpers/raw-client.js';
 
 let emu: Emulator;
@@ -113,6 +115,30 @@ describe('UC over TCP', () => {
     c.sendUc(UcType.MESSAGE_LIST, new Uint8Array(0)); // a server-only type
     await c.waitClosed();
     expect(emu.stats.rejectedFrames).toBe(before + 3);
+  });
+});
+
+describe('uctopic REST API', () => {
+  it('creates, lists, counts and dismisses with user tokens; exact ids; only the owner dismisses', async () => {
+    const rest = new MIMCRestClient({ appId: emu.app.appId, appKey: emu.app.appKey, appSecret: emu.app.appSecret, baseUrl: emu.restUrl });
+    const topicId = await rest.createUnlimitedGroup('alice', 'room');
+    expect(topicId > 2n ** 53n).toBe(true);
+    expect(await rest.getUnlimitedGroups('alice')).toEqual([]); // created, not joined yet
+    const [a, b] = [await login('alice'), await login('bob')];
+    await join(a, topicId);
+    await join(b, topicId);
+    expect(await rest.getUnlimitedGroups('bob')).toEqual([topicId]);
+    expect((await rest.getUnlimitedGroupMembers('bob', topicId)).map((m) => m.account).sort()).toEqual(['alice', 'bob']);
+    expect(await rest.getUnlimitedGroupOnlineCount('bob', topicId)).toBe(2);
+    await expect(rest.dismissUnlimitedGroup('bob', topicId)).rejects.toMatchObject({ code: ErrorCode.API_ERROR, details: { code: 403 } });
+    await expect(rest.getUnlimitedGroupOnlineCount('bob', 5n)).rejects.toMatchObject({ code: ErrorCode.API_ERROR, details: { code: 404 } });
+    await expect(rest.getUnlimitedGroupMembers('bob', 'x')).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    await rest.dismissUnlimitedGroup('alice', topicId);
+    const [da, db] = await Promise.all([a.nextUc(UcType.DISMISS), b.nextUc(UcType.DISMISS)]);
+    expect([da.user.appAccount, db.user.appAccount]).toEqual(['alice', 'bob']);
+    expect(await rest.getUnlimitedGroups('bob')).toEqual([]);
+    const refused = b.sendUcMessage(topicId, 'anyone?');
+    expect(await b.nextAck(refused)).toMatchObject({ code: 404 });
   });
 });
 
