@@ -23,6 +23,7 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const REQUIRED = [
   'package.json',
   'README.md',
+  'LICENSE',
   'CHANGELOG.md',
   'dist/index.js',
   'dist/index.d.ts',
@@ -35,7 +36,7 @@ const REQUIRED = [
 ];
 
 /** Everything in the tarball must match one of these. */
-const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^CHANGELOG\.md$/, /^dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map|md)$/, /^proto\/[^/]+\.proto$/];
+const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^CHANGELOG\.md$/, /^dist\/.+\.(js|d\.ts|js\.map|md)$/, /^proto\/[^/]+\.proto$/];
 
 function step(message) {
   process.stderr.write(`pack-check: ${message}\n`);
@@ -65,7 +66,20 @@ try {
   if (stray.length > 0) fail(`unexpected files in the tarball: ${stray.join(', ')}`);
   const missing = REQUIRED.filter((f) => !files.includes(f));
   if (missing.length > 0) fail(`missing from the tarball: ${missing.join(', ')}`);
-  step(`${files.length} files, none stray, none missing`);
+  for (const map of files.filter((f) => f.endsWith('.js.map'))) {
+    // lib/ is not shipped: a map is only useful if it carries the sources it names
+    const parsed = JSON.parse(readFileSync(join(root, map), 'utf8'));
+    const sources = parsed.sources ?? [];
+    const contents = parsed.sourcesContent ?? [];
+    if (contents.length !== sources.length || contents.some((s) => typeof s !== 'string' || s.length === 0)) {
+      fail(`${map} has no sourcesContent for ${sources.join(', ')} (lib/ is not shipped)`);
+    }
+  }
+  const relative = [...readFileSync(join(root, 'README.md'), 'utf8').matchAll(/\]\((?!https?:\/\/|#)([^)]+)\)/g)].map((m) => m[1]);
+  if (relative.length > 0) fail(`README.md has relative links, broken on the registry page: ${relative.join(', ')}`);
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  for (const field of ['license', 'repository', 'homepage', 'bugs']) if (!manifest[field]) fail(`package.json has no ${field}`);
+  step(`${files.length} files, none stray, none missing; source maps embed their sources; README links absolute`);
 
   const app = join(scratch, 'app');
   run('mkdir', ['-p', app]);
