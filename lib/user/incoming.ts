@@ -56,6 +56,8 @@ interface Entry {
   list: number;
   state: EntryState;
   attempts: number;
+  /** performance.now() at receipt, for the delivery-duration histogram. */
+  receivedAt: number;
 }
 
 /** A received list, waiting until every sequence in it is finished before it is acknowledged. */
@@ -219,6 +221,9 @@ export class IncomingPipeline {
     try {
       if (packet.type === PacketType.P2P_MESSAGE) return { kind: 'p2p', message: toP2PMessage(packet) };
       if (packet.type === PacketType.P2T_MESSAGE) return { kind: 'p2t', message: toP2TMessage(packet) };
+      const base = { sequence: packet.sequence!, list, state: 'received' as const, attempts: 0, receivedAt: performance.now() };
+      if (packet.type === PacketType.P2P_MESSAGE) return { ...base, kind: 'p2p', message: toP2PMessage(packet) };
+      if (packet.type === PacketType.P2T_MESSAGE) return { ...base, kind: 'p2t', message: toP2TMessage(packet) };
       this.host.log.debug({ type: packet.type }, 'ignored a listed packet of another type');
     } catch (err) {
       this.host.log.warn({ packetId: packet.packetId, code: MIMCError.is(err) ? err.code : undefined }, 'dropped an unparsable message');
@@ -286,8 +291,10 @@ export class IncomingPipeline {
         e.attempts = attempt;
       }
       if (attempt === 1) this.host.counters.received += entries.length;
+      const started = performance.now();
       const error = await this.callHandler(batch, signal);
       if (signal.aborted) return; // reset or destroyed: the server redelivers what was not acknowledged
+      this.host.counters.observeHandlerDuration(performance.now() - started);
       if (!error) {
         this.retryWarned = false;
         this.complete(entries);
@@ -315,7 +322,11 @@ export class IncomingPipeline {
 
   private complete(entries: Entry[]): void {
     this.queue.splice(0, entries.length);
-    for (const e of entries) this.finish(e.sequence);
+    const now = performance.now();
+    for (const e of entries) {
+      this.finish(e.sequence);
+      this.host.counters.observeDeliveryDuration(now - e.receivedAt);
+    }
     if (this.queue.length === 0) this.overflowWarned = false;
   }
 

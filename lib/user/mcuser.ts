@@ -247,6 +247,8 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   metrics(): MetricsSnapshot {
     const queued = this.outgoing.queued;
     return this.counters.snapshot({
+      online: this.state === 'online' ? 1 : 0,
+      reconnecting: this.state === 'reconnecting' ? 1 : 0,
       queueDepth: queued,
       pendingAcks: this.outgoing.size - queued,
       deliveryQueueDepth: this.incoming.queuedMessages + this.unlimited.queuedMessages,

@@ -1,8 +1,11 @@
 /** Upper bounds (ms) of the ack-latency histogram buckets; the last bucket is open-ended. */
 export const ACK_LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000] as const;
 
+/** Upper bounds (ms) of the handler-duration and delivery-duration buckets (handlers may take up to `handlerTimeoutMs`). */
+export const HANDLER_DURATION_BUCKETS_MS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000] as const;
+
 export interface LatencyHistogram {
-  /** Upper bounds in ms, matching `counts` (the final count is for slower acks). */
+  /** Upper bounds in ms, matching `counts` (the final count is for slower observations). */
   bucketsMs: readonly number[];
   /** Non-cumulative count per bucket; one more entry than `bucketsMs`. */
   counts: number[];
@@ -36,13 +39,46 @@ export interface MetricsSnapshot {
   deliveriesDropped: number;
   /** Messages a `messages()` iterator missed because nobody read it and its buffer was full. */
   iteratorDropped: number;
+  /** Gauge: 1 while the user is online, else 0 (a sum of users: how many are online). */
+  online: number;
+  /** Gauge: 1 while the user waits to reconnect after a loss, else 0. */
+  reconnecting: number;
   /** Gauge: messages waiting for a connection to be written. */
   queueDepth: number;
   /** Gauge: messages written and awaiting their ack. */
   pendingAcks: number;
   /** Gauge: incoming messages waiting for (or in) the app's handlers. */
   deliveryQueueDepth: number;
+  /** Send to server ack. */
   ackLatency: LatencyHistogram;
+  /** One call of the app's message handler (each attempt; a timed-out call counts `handlerTimeoutMs`). */
+  handlerDuration: LatencyHistogram;
+  /** Receipt of a message to its end: handled or dead-lettered, queueing and retries included. */
+  deliveryDuration: LatencyHistogram;
+}
+
+/** The gauges, read from the user's parts when a snapshot is taken. */
+export type MetricsGauges = Pick<MetricsSnapshot, 'online' | 'reconnecting' | 'queueDepth' | 'pendingAcks' | 'deliveryQueueDepth'>;
+
+/** Bucketed observations in ms. */
+class Histogram {
+  private readonly counts: number[];
+  private sum = 0;
+
+  constructor(private readonly bounds: readonly number[]) {
+    this.counts = new Array<number>(bounds.length + 1).fill(0);
+  }
+
+  observe(ms: number): void {
+    let i = 0;
+    while (i < this.bounds.length && ms > this.bounds[i]!) i++;
+    this.counts[i]! += 1;
+    this.sum += ms;
+  }
+
+  snapshot(): LatencyHistogram {
+    return { bucketsMs: this.bounds, counts: [...this.counts], sumMs: this.sum, count: this.counts.reduce((a, b) => a + b, 0) };
+  }
 }
 
 /** Counters of one MCUser; gauges are filled in when a snapshot is taken. */
@@ -59,17 +95,23 @@ export class UserMetrics {
   deadLettered = 0;
   deliveriesDropped = 0;
   iteratorDropped = 0;
-  private readonly latencyCounts = new Array<number>(ACK_LATENCY_BUCKETS_MS.length + 1).fill(0);
-  private latencySum = 0;
+  private readonly ackLatency = new Histogram(ACK_LATENCY_BUCKETS_MS);
+  private readonly handlerDuration = new Histogram(HANDLER_DURATION_BUCKETS_MS);
+  private readonly deliveryDuration = new Histogram(HANDLER_DURATION_BUCKETS_MS);
 
   observeAckLatency(ms: number): void {
-    let i = 0;
-    while (i < ACK_LATENCY_BUCKETS_MS.length && ms > ACK_LATENCY_BUCKETS_MS[i]!) i++;
-    this.latencyCounts[i]! += 1;
-    this.latencySum += ms;
+    this.ackLatency.observe(ms);
   }
 
-  snapshot(gauges: Pick<MetricsSnapshot, 'queueDepth' | 'pendingAcks' | 'deliveryQueueDepth'>): MetricsSnapshot {
+  observeHandlerDuration(ms: number): void {
+    this.handlerDuration.observe(ms);
+  }
+
+  observeDeliveryDuration(ms: number): void {
+    this.deliveryDuration.observe(ms);
+  }
+
+  snapshot(gauges: MetricsGauges): MetricsSnapshot {
     return {
       sent: this.sent,
       acked: this.acked,
@@ -84,12 +126,9 @@ export class UserMetrics {
       deliveriesDropped: this.deliveriesDropped,
       iteratorDropped: this.iteratorDropped,
       ...gauges,
-      ackLatency: {
-        bucketsMs: ACK_LATENCY_BUCKETS_MS,
-        counts: [...this.latencyCounts],
-        sumMs: this.latencySum,
-        count: this.latencyCounts.reduce((a, b) => a + b, 0),
-      },
+      ackLatency: this.ackLatency.snapshot(),
+      handlerDuration: this.handlerDuration.snapshot(),
+      deliveryDuration: this.deliveryDuration.snapshot(),
     };
   }
 }
@@ -97,19 +136,24 @@ export class UserMetrics {
 const COUNTED = [
   'sent', 'acked', 'rejected', 'timedOut', 'received', 'duplicatesDropped', 'reconnects',
   'handlerFailures', 'handlerTimeouts', 'deadLettered', 'deliveriesDropped', 'iteratorDropped',
-  'queueDepth', 'pendingAcks', 'deliveryQueueDepth',
+  'online', 'reconnecting', 'queueDepth', 'pendingAcks', 'deliveryQueueDepth',
 ] as const;
+
+const HISTOGRAMS = ['ackLatency', 'handlerDuration', 'deliveryDuration'] as const;
 
 /** Sums snapshots of many users (e.g. every MCUser of a process). */
 export function aggregateMetrics(snapshots: Iterable<MetricsSnapshot>): MetricsSnapshot {
-  const total = new UserMetrics().snapshot({ queueDepth: 0, pendingAcks: 0, deliveryQueueDepth: 0 });
+  const total = new UserMetrics().snapshot({ online: 0, reconnecting: 0, queueDepth: 0, pendingAcks: 0, deliveryQueueDepth: 0 });
   for (const s of snapshots) {
     for (const key of COUNTED) {
       total[key] += s[key];
     }
-    s.ackLatency.counts.forEach((c, i) => (total.ackLatency.counts[i]! += c));
-    total.ackLatency.sumMs += s.ackLatency.sumMs;
-    total.ackLatency.count += s.ackLatency.count;
+    for (const key of HISTOGRAMS) {
+      const into = total[key];
+      s[key].counts.forEach((c, i) => (into.counts[i]! += c));
+      into.sumMs += s[key].sumMs;
+      into.count += s[key].count;
+    }
   }
   return total;
 }

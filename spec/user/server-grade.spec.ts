@@ -240,20 +240,3 @@ describe('user-info store', () => {
     expect(fetches).toBe(1);
   });
 });
-
-describe('prom-client adapter', () => {
-  it('exposes the aggregated snapshot at scrape time', async () => {
-    const client = await import('prom-client');
-    const { registerPrometheusMetrics } = await import('../../lib/user/prometheus.js');
-    const registry = new client.Registry();
-    const alice = makeUser(emulator, 'alice');
-    await alice.user.login();
-    await alice.user.sendMessageAndWait('bob', text('x'));
-    registerPrometheusMetrics(client, () => aggregateMetrics([alice.user.metrics()]), { registers: [registry] });
-    const output = await registry.metrics();
-    expect(output).toMatch(/^mimc_sent_total 1$/m);
-    expect(output).toMatch(/^mimc_acked_total 1$/m);
-    expect(output).toMatch(/^mimc_pending_acks 0$/m);
-    expect(output).toMatch(/^mimc_ack_latency_count 1$/m);
-  });
-});
