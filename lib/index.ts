@@ -7,6 +7,7 @@ export { createLogger, REDACTED_PATHS, REDACTED_FIELDS, REDACTION_DEPTH } from '
 export { aggregateMetrics, ACK_LATENCY_BUCKETS_MS, type MetricsSnapshot, type LatencyHistogram } from './user/metrics.js';
 export { registerPrometheusMetrics, type PromClientLike } from './user/prometheus.js';
 export { createLogger, REDACTED_PATHS } from './user/logger.js';
+export { createLogger, REDACTED_PATHS, type LoggerOptions } from './user/logger.js';
 export { aggregateMetrics, ACK_LATENCY_BUCKETS_MS, HANDLER_DURATION_BUCKETS_MS, type MetricsSnapshot, type MetricsGauges, type LatencyHistogram } from './user/metrics.js';
 export { registerPrometheusMetrics, type PromClientLike, type RegistryLike } from './user/prometheus.js';
 export {

@@ -16,7 +16,7 @@ import { IteratorFanout } from './async-queue.js';
 import { IdGenerator, generateResource } from './ids.js';
 import { IncomingPipeline } from './incoming.js';
 import { ConnectionLifecycle, type LoginOptions, type StatusChange } from './lifecycle.js';
-import { describeError, silentLogger } from './logger.js';
+import { describeError, resolveLogger } from './logger.js';
 import { toP2PMessage, type IncomingMessage } from './messages.js';
 import { UserMetrics, type MetricsSnapshot } from './metrics.js';
 import { resolveSettings, type Settings } from './options.js';
@@ -107,7 +107,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     this.statusDelegate = options.statusDelegate;
     this.messageDelegate = options.messageDelegate;
     this.settings = resolveSettings(options);
-    this.log = (options.logger ?? silentLogger()).child({ account: this.appAccount });
+    this.log = resolveLogger(options.logger).child({ account: this.appAccount });
     this.iterators = new IteratorFanout(() => {
       this.counters.iteratorDropped += 1;
     }, this.log);

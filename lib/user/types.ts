@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { MIMCError } from '../errors.js';
 import type { UserInfoStore } from './user-info-store.js';
+import type { LoggerOptions } from './logger.js';
 
 /** Supplies the raw token-service JSON for this user (from the app's own server). Go: `Token`. */
 export interface Token {
@@ -240,6 +241,11 @@ export interface MCUserOptions {
   cloudAttrs?: string;
   /** pino logger; a child with the account is used. Default: silent. */
   logger?: Logger;
+  /**
+   * A pino logger, or pino options (`level`, `destination` stream, `transport`, …) to build one.
+   * The SDK logs through a child with `account`, with its redaction applied in both cases. Default: silent.
+   */
+  logger?: Logger | LoggerOptions;
 }
 
 /** Readiness facts for health probes. */
