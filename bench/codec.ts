@@ -9,9 +9,7 @@
  *
  * Prints one JSON object to stdout. MB/s counts frame bytes on the wire, 1 MB = 10^6 bytes.
  */
-import { realpathSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import {
   clientHeader,
   Cmd,
@@ -24,6 +22,7 @@ import {
   Rc4,
   type MimcPacket,
 } from '../lib/protocol/index.js';
+import { benchPhase, isMain, runMain } from './common.js';
 
 export interface CodecBenchOptions {
   /** Measured duration of each of the four runs (2 cases × encode/decode), in seconds. Default 2. */
@@ -161,6 +160,7 @@ export async function runCodecBench(opts: CodecBenchOptions = {}): Promise<Codec
   const cases: CaseResult[] = [];
   for (const size of sizes) {
     const name = size >= 1024 ? `p2p-secmsg-${size / 1024}k` : `p2p-secmsg-${size}b`;
+    benchPhase(`codec ${name}`);
     cases.push(benchCase(name, size, seconds, warmupSeconds));
     // let timers and I/O of a caller (e.g. bench/run-all.ts) breathe between cases
     await new Promise((resolve) => setImmediate(resolve));
@@ -205,25 +205,4 @@ function parseArgs(argv: string[]): CodecBenchOptions {
   return opts;
 }
 
-function isMain(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return pathToFileURL(realpathSync(script)).href === import.meta.url;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
-  // no top-level await, so that importing this module stays synchronous
-  Promise.resolve()
-    .then(() => runCodecBench(parseArgs(process.argv.slice(2))))
-    .then(
-      (result) => process.stdout.write(`${JSON.stringify(result, null, 2)}\n`),
-      (err: unknown) => {
-        process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-        process.exitCode = 1;
-      },
-    );
-}
+if (isMain(import.meta.url)) runMain(() => runCodecBench(parseArgs(process.argv.slice(2))));

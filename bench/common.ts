@@ -8,9 +8,11 @@ import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
+import { basename } from 'node:path';
 import { MCUser, HttpTokenFetcher } from '../lib/index.js';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../lib/emulator/index.js';
 import type { MCUserOptions, MessageHandlerDelegate, Token } from '../lib/user/types.js';
+import { startProgress, type Progress } from '../scripts/progress.js';
 
 /** The repository root (scripts/ts-node-register.mjs resolves against the working directory). */
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -302,13 +304,34 @@ export function isMain(moduleUrl: string): boolean {
   }
 }
 
-/** Runs a benchmark's main: prints its JSON result, or the error on stderr with exit code 1. */
+let progress: Progress | undefined;
+
+/**
+ * Names what the running benchmark does now, on stderr (the heartbeat of `runMain` repeats it).
+ * Silent when the benchmark was not started through `runMain` (e.g. imported by a test).
+ */
+export function benchPhase(what: string): void {
+  progress?.phase(what);
+}
+
+/**
+ * Runs a benchmark's main: progress on stderr (phases, and a heartbeat every 5 s:
+ * `MIMC_PROGRESS_MS`), then its JSON result on stdout, or the error on stderr with exit code 1.
+ */
 export function runMain(main: () => Promise<unknown>): void {
+  const started = performance.now();
+  progress = startProgress(`bench ${basename(process.argv[1] ?? 'bench').replace(/\.[cm]?[jt]s$/, '')}`);
+  progress.phase('started');
   Promise.resolve()
     .then(main)
     .then(
-      (result) => process.stdout.write(`${JSON.stringify(result, null, 2)}\n`),
+      (result) => {
+        progress?.phase(`done in ${round((performance.now() - started) / 1000, 1)} s`);
+        progress?.stop();
+        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      },
       (err: unknown) => {
+        progress?.stop();
         process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
         process.exitCode = 1;
       },

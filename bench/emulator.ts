@@ -6,10 +6,10 @@
  *
  *   npm run ts -- bench/emulator.ts [--connections 5000] [--pairs 100] [--messages 500] [--window 32]
  */
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startEmulator } from '../lib/emulator/index.js';
 import { loginRaw, type RawClient } from '../spec/helpers/raw-client.js';
+import { benchPhase, isMain, runMain } from './common.js';
 
 export interface EmulatorBenchOptions {
   /** Bound connections to ramp up to. Default 5000. */
@@ -154,12 +154,14 @@ async function routeMessages(pairs: number, perPair: number, window: number, pay
 }
 
 export async function runEmulatorBench(options: EmulatorBenchOptions = {}): Promise<EmulatorBenchResult> {
+  benchPhase(`emulator: ramping up to ${options.connections ?? 5000} connections`);
   const connections = await rampConnections(options.connections ?? 5000, options.rampStep ?? 250);
+  benchPhase(`emulator: routing messages between ${options.pairs ?? 100} pairs`);
   const throughput = await routeMessages(options.pairs ?? 100, options.messagesPerPair ?? 500, options.window ?? 32, options.payloadBytes ?? 128);
   return { node: process.version, connections, throughput };
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<EmulatorBenchResult> {
   const { values } = parseArgs({
     options: {
       connections: { type: 'string' },
@@ -176,12 +178,7 @@ async function main(): Promise<void> {
   if (values.messages !== undefined) options.messagesPerPair = num(values.messages)!;
   if (values.window !== undefined) options.window = num(values.window)!;
   if (values.payload !== undefined) options.payloadBytes = num(values.payload)!;
-  process.stdout.write(`${JSON.stringify(await runEmulatorBench(options))}\n`);
+  return runEmulatorBench(options);
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  });
-}
+if (isMain(import.meta.url)) runMain(main);

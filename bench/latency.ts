@@ -16,6 +16,7 @@ import type { MCUser } from '../lib/index.js';
 import type { P2PMessage, ServerAck } from '../lib/user/types.js';
 import {
   CpuMeter,
+  benchPhase,
   isMain,
   loadSnapshot,
   machineInfo,
@@ -240,7 +241,10 @@ export async function runLatencyBench(options: LatencyOptions = {}): Promise<Lat
     modes: options.modes ?? ['in-process'],
   };
   const runs: LatencyRun[] = [];
-  for (const mode of opts.modes) runs.push(await runOne(mode, opts));
+  for (const mode of opts.modes) {
+    benchPhase(`latency: ${mode} emulator, ${opts.samples} samples`);
+    runs.push(await runOne(mode, opts));
+  }
   return { benchmark: 'latency', date: new Date().toISOString(), machine: machineInfo(), runs };
 }
 

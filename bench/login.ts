@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import type { MCUser } from '../lib/index.js';
 import {
   CpuMeter,
+  benchPhase,
   isMain,
   loadSnapshot,
   machineInfo,
@@ -168,12 +169,10 @@ export async function runLoginBench(options: LoginBenchOptions = {}): Promise<Lo
   const viaResolver = options.viaResolver ?? false;
   const runs: LoginRun[] = [];
   for (const mode of options.modes ?? ['in-process']) {
-    runs.push({
-      mode,
-      viaResolver,
-      sequential: await sequential(mode, options.sequential ?? 300, viaResolver),
-      storm: await storm(mode, options.storm ?? 1000, viaResolver, options.timeoutMs ?? 60_000),
-    });
+    benchPhase(`login: ${mode} emulator, ${options.sequential ?? 300} sequential logins`);
+    const sequentialRun = await sequential(mode, options.sequential ?? 300, viaResolver);
+    benchPhase(`login: ${mode} emulator, a storm of ${options.storm ?? 1000} logins`);
+    runs.push({ mode, viaResolver, sequential: sequentialRun, storm: await storm(mode, options.storm ?? 1000, viaResolver, options.timeoutMs ?? 60_000) });
   }
   return { benchmark: 'login', date: new Date().toISOString(), machine: machineInfo(), runs };
 }

@@ -18,6 +18,7 @@ import type { MCUser } from '../lib/index.js';
 import {
   fdLimit,
   intList,
+  benchPhase,
   isMain,
   loadSnapshot,
   machineInfo,
@@ -165,6 +166,7 @@ async function measure(count: number, idleSeconds: number, concurrency: number):
 export async function runMemoryBench(options: MemoryBenchOptions = {}): Promise<MemoryResult> {
   const runs: MemoryRun[] = [];
   for (const count of options.counts ?? [1000, 10_000]) {
+    benchPhase(`memory: ${count} users, then ${options.idleSeconds ?? 10} s idle`);
     runs.push(await measure(count, options.idleSeconds ?? 10, options.concurrency ?? 500));
   }
   return { benchmark: 'memory', date: new Date().toISOString(), machine: machineInfo(), fdLimit: fdLimit(), emulator: 'child-process', runs };

@@ -19,6 +19,7 @@ import type { P2PMessage, ServerAck } from '../lib/user/types.js';
 import {
   CpuMeter,
   intList,
+  benchPhase,
   isMain,
   loadSnapshot,
   machineInfo,
@@ -286,7 +287,10 @@ export async function runP2PThroughputBench(options: P2PThroughputOptions = {}):
   if (opts.window >= 10_000) throw new Error('window must stay below maxPendingMessages (10 000)');
   const runs: P2PRun[] = [];
   for (const mode of opts.modes) {
-    for (const pairs of opts.pairs) runs.push(await runOne(mode, pairs, opts));
+    for (const pairs of opts.pairs) {
+      benchPhase(`p2p throughput: ${mode} emulator, ${pairs} pair(s), ${opts.seconds} s`);
+      runs.push(await runOne(mode, pairs, opts));
+    }
   }
   return { benchmark: 'p2p-throughput', date: new Date().toISOString(), machine: machineInfo(), seconds: opts.seconds, warmupSeconds: opts.warmupSeconds, runs };
 }

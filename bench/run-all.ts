@@ -17,7 +17,7 @@ import { runJsonBench } from './json.js';
 import { runLatencyBench } from './latency.js';
 import { runLoginBench } from './login.js';
 import { runP2PThroughputBench } from './p2p-throughput.js';
-import { REPO_ROOT, isMain, loadSnapshot, machineInfo, round, runMain, type MachineInfo } from './common.js';
+import { REPO_ROOT, benchPhase, isMain, loadSnapshot, machineInfo, round, runMain, type MachineInfo } from './common.js';
 
 export const BENCHMARKS = ['codec', 'json', 'emulator', 'p2p', 'latency', 'login', 'memory'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
@@ -52,7 +52,10 @@ function memoryInChild(args: string[]): Promise<unknown> {
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-4000)));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      err = (err + s).slice(-4000);
+      process.stderr.write(s); // the child's own progress
+    });
     child.once('error', reject);
     child.once('exit', (code) => {
       if (code !== 0) return reject(new Error(`memory benchmark exited with ${code}: ${err.trim()}`));
@@ -85,7 +88,7 @@ export async function runAll(options: RunAllOptions = {}): Promise<RunAllResult>
   const errors: RunAllResult['errors'] = {};
   for (const name of BENCHMARKS) {
     if (!only.has(name)) continue;
-    process.stderr.write(`bench: ${name}...\n`);
+    benchPhase(name);
     try {
       results[name] = await steps[name]();
     } catch (err) {

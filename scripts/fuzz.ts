@@ -7,8 +7,10 @@
  * (3 %) and the emulator over TCP (17 %); `--target` keeps one side only. The JSON codec
  * (spec/reliability/fuzz/json.ts) gets `--cases` texts of its own with `all` or `json`. Prints one JSON object;
  * the exit code is 1 when any case broke an expectation (see spec/reliability/fuzz/kit.ts).
+ * Progress (cases done, time left) goes to stderr every 5 s (`MIMC_PROGRESS_MS`); the JSON to stdout.
  */
 import { installMemoryNet } from '../spec/reliability/fuzz/memory-net.js';
+import { fraction, startProgress } from './progress.js';
 
 interface Args {
   cases: number;
@@ -50,6 +52,18 @@ const clientTcp = tcpCases > 0 ? await runClientFuzz({ cases: tcpCases, seed: ar
 const emulator = emulatorCases > 0 ? await runEmulatorFuzz({ cases: emulatorCases, seed: args.seed + 2 }) : null;
 const json = jsonCases > 0 ? runJsonFuzz({ cases: jsonCases, seed: args.seed + 3 }) : null;
 const problems = [...(client?.problems ?? []), ...(clientTcp?.problems ?? []), ...(emulator?.problems ?? []), ...(json?.problems ?? [])];
+let done = 0;
+const onCases = (count: number): void => void (done += count);
+const progress = startProgress('fuzz', () => fraction(done, args.cases, Date.now() - started, 'cases'));
+progress.phase(`seed ${args.seed}, ${args.cases} cases: ${memoryCases} client (memory), ${tcpCases} client (tcp), ${emulatorCases} emulator`);
+if (memoryCases > 0) progress.phase('client over the in-memory transport');
+const client = memoryCases > 0 ? await runClientFuzz({ cases: memoryCases, seed: args.seed, transport: 'memory', onCases }) : null;
+if (tcpCases > 0) progress.phase('client over TCP');
+const clientTcp = tcpCases > 0 ? await runClientFuzz({ cases: tcpCases, seed: args.seed + 1, transport: 'tcp', onCases }) : null;
+if (emulatorCases > 0) progress.phase('emulator over TCP');
+const emulator = emulatorCases > 0 ? await runEmulatorFuzz({ cases: emulatorCases, seed: args.seed + 2, onCases }) : null;
+progress.stop();
+const problems = [...(client?.problems ?? []), ...(clientTcp?.problems ?? []), ...(emulator?.problems ?? [])];
 
 process.stdout.write(
   `${JSON.stringify(
@@ -68,4 +82,5 @@ process.stdout.write(
     2,
   )}\n`,
 );
+progress.phase(problems.length === 0 ? `done, ${done} cases, no problem` : `done, ${problems.length} problem(s)`);
 process.exitCode = problems.length === 0 ? 0 : 1;

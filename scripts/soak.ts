@@ -6,11 +6,12 @@
  *
  *   npm run soak -- --users 200 --seconds 300 [--rate 2] [--seed 7]
  *
- * Prints one JSON object. Exit code 1 if any acknowledged stored message was lost or any
+ * Progress goes to stderr (each phase, and every 5 s: `MIMC_PROGRESS_MS`); one JSON object to stdout. Exit code 1 if any acknowledged stored message was lost or any
  * invariant broke. `runSoak` is also what spec/reliability/soak.spec.ts runs, briefly, in CI.
  */
 import { pathToFileURL } from 'node:url';
 import { Harness, sleep, type Tracked } from '../spec/helpers/invariants.js';
+import { startProgress } from './progress.js';
 
 export interface SoakOptions {
   users: number;
@@ -22,7 +23,7 @@ export interface SoakOptions {
   faultEveryMs?: number;
   /** How long receivers get to come back and drain after the faults stop (default 60 s). */
   drainTimeoutMs?: number;
-  /** Progress lines (default: none). */
+  /** Progress lines: each phase, and a heartbeat with the counts (default: none). */
   progress?: (line: string) => void;
 }
 
@@ -95,7 +96,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const rand = random(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
   const rate = options.rate ?? 2;
-  const say = options.progress ?? (() => undefined);
 
   const h = await Harness.start({
     // the REST history API is not used here: keep the emulator from holding every message for it
@@ -123,9 +123,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   };
   let peakRss = process.memoryUsage().rss;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
+  const ticker = options.progress
+    ? startProgress('soak', () => {
+        const s = h.summary();
+        return `sent ${s.sent}, acked ${s.acked}, timed out ${s.timedOut}, delivered ${s.delivered}`;
+      }, { write: options.progress })
+    : undefined;
+  const say = (what: string): void => ticker?.phase(what);
   const faults: Record<string, number> = {};
 
   try {
+    say(`logging in ${options.users} users, seed ${seed}`);
     const users: Tracked[] = Array.from({ length: options.users }, (_, i) => h.user(`soak${i}`));
     for (let i = 0; i < users.length; i += 50) await h.loginAll(users.slice(i, i + 50));
     // groups of about ten
@@ -136,7 +144,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     }
     const topicsOf = new Map<Tracked, Array<{ id: bigint }>>();
     for (const topic of topics) for (const m of topic.members) topicsOf.set(m, [...(topicsOf.get(m) ?? []), topic]);
-    say(`soak: ${users.length} users online, ${topics.length} topics, seed ${seed}`);
+    say(`traffic and faults for ${options.seconds} s: ${users.length} users online, ${topics.length} topics`);
 
     const fault = (): void => {
       let roll = rand() * Object.values(WEIGHTS).reduce((a, b) => a + b, 0);
@@ -207,7 +215,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const faultEvery = options.faultEveryMs ?? 800;
     const until = Date.now() + options.seconds * 1000;
     let nextFault = Date.now() + faultEvery * (0.5 + rand());
-    let nextReport = Date.now() + 10_000;
     let owed = 0;
     let last = Date.now();
     while (Date.now() < until) {
@@ -229,11 +236,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         fault();
         nextFault = now + faultEvery * (0.5 + rand());
       }
-      if (now >= nextReport) {
-        const s = h.summary();
-        say(`soak: ${Math.round((now - started) / 1000)} s, sent ${s.sent}, acked ${s.acked}, timed out ${s.timedOut}, delivered ${s.delivered}, rss ${Math.round(peakRss / 2 ** 20)} MiB`);
-        nextReport = now + 10_000;
-      }
       await sleep(10);
     }
 
@@ -241,7 +243,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     for (const timer of timers) clearTimeout(timer);
     timers.clear();
     emulator.faults.reset();
-    say('soak: traffic stopped, draining');
+    say('traffic stopped, draining');
     const drainStarted = Date.now();
     await h.settle({ deliveryTimeoutMs: options.drainTimeoutMs ?? 60_000, quietMs: 500 });
     const drainMs = Date.now() - drainStarted;
@@ -256,7 +258,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         const item = account.store.items.find((d) => d.packetId === m[2]);
         const receiver = users.find((t) => t.account === m[1])!;
         const seen = (receiver.user as unknown as { incoming: { finished: { has(s: bigint): boolean } } }).incoming.finished;
-        say(`DEBUG ${v}: seq ${item?.sequence} acked ${JSON.stringify([...account.acked].map(([r, q]) => [r, String(q)]))} receiver ${receiver.user.resource} ${receiver.user.state} seen ${item ? seen.has(item.sequence) : '?'}`);
+        options.progress?.(`DEBUG ${v}: seq ${item?.sequence} acked ${JSON.stringify([...account.acked].map(([r, q]) => [r, String(q)]))} receiver ${receiver.user.resource} ${receiver.user.state} seen ${item ? seen.has(item.sequence) : '?'}`);
       }
     }
     let reconnects = 0;
@@ -284,6 +286,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       drainMs,
       ms: 0,
     };
+    say('checking invariants and shutting down');
+    ticker?.stop();
     clearInterval(rssTimer); // before the handle check of shutdown()
     const shutdownProblems = await h.shutdown();
     const all = [...violations, ...shutdownProblems];
@@ -293,6 +297,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     result.ms = Date.now() - started;
     return result;
   } finally {
+    ticker?.stop();
     clearInterval(rssTimer);
     for (const timer of timers) clearTimeout(timer);
     await h.shutdown();

@@ -309,6 +309,8 @@ export interface ClientFuzzOptions {
   transport: 'memory' | 'tcp';
   /** Out of 100 cases, how many attack the handshake (hostile CONN or BIND answers). Default 3. */
   handshakePercent?: number;
+  /** Called with the number of cases just finished (for progress reports). */
+  onCases?: (count: number) => void;
 }
 
 export interface ClientFuzzResult {
@@ -452,6 +454,7 @@ export async function runClientFuzz(options: ClientFuzzOptions): Promise<ClientF
       if (rng.int(100) < (options.handshakePercent ?? 3)) {
         // a hostile CONN or BIND answer on the next connection, then the client must come back
         result.cases += 1;
+        options.onCases?.(1);
         result.handshakeCases += 1;
         const phase = rng.chance(0.5) ? 'conn' : 'bind';
         const caseRng = new Rng(rng.next());
@@ -496,6 +499,7 @@ export async function runClientFuzz(options: ClientFuzzOptions): Promise<ClientF
       });
       const counted = outcome === 'marker' ? cases.length : 1;
       result.cases += counted;
+      options.onCases?.(counted);
       const stats = (result.byKind[kind] ??= { cases: 0, closed: 0 });
       stats.cases += counted;
       if (outcome === 'hung') {
@@ -569,6 +573,8 @@ export interface EmulatorFuzzOptions {
   seed: number;
   /** Health check of the untouched pair every this many cases (default 100). */
   healthEvery?: number;
+  /** Called with the number of cases just finished (for progress reports). */
+  onCases?: (count: number) => void;
 }
 
 export interface EmulatorFuzzResult {
@@ -651,6 +657,7 @@ export async function runEmulatorFuzz(options: EmulatorFuzzOptions): Promise<Emu
   try {
     for (let n = 0; n < options.cases; n++) {
       result.cases += 1;
+      options.onCases?.(1);
       const roll = rng.int(100);
       const phase = roll < 25 ? 'preconn' : roll < 40 ? 'prebind' : 'bound';
       const stats = result.byPhase[phase];
