@@ -2,12 +2,15 @@
  * A push relay: an HTTP endpoint that turns requests into MIMC messages and answers with the
  * server ack.
  *
- *   npm run ts examples/push-relay.ts            # listens on PORT (default: any free port)
- *   curl -XPOST localhost:$PORT/p2p -d '{"to":"bob","text":"hi"}'
- *   curl -XPOST localhost:$PORT/p2t -d '{"topicId":"1234567890123456789","text":"hi all"}'
+ *   PORT=8080 npm run ts examples/push-relay.ts  # listens on PORT (default: any free port)
+ *   curl -XPOST localhost:8080/p2p -d '{"to":"bob","text":"hi"}'
+ *   curl -XPOST localhost:8080/topics -d '{"name":"news","members":["bob"]}'   # → {"topicId":"…"}
+ *   curl -XPOST localhost:8080/p2t -d '{"topicId":"<the topicId above>","text":"hi all"}'
  *
- * Body fields: `to` or `topicId` (a string: ids exceed 2^53), `text`, optional `isStore`, `bizType`.
- * Answers 200 {packetId, sequence, timestamp}, or {error: {code, message}} with 400/502/503/504.
+ * `/p2p` and `/p2t` body fields: `to` or `topicId` (a string: ids exceed 2^53), `text`, optional
+ * `isStore`, `bizType`; they answer 200 {packetId, sequence, timestamp}. `/topics` creates a topic
+ * owned by the relay's account (`name`, `members`) through the REST API and answers 200 {topicId}.
+ * Failures answer {error: {code, message}} with 400/404/502/503/504.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +27,9 @@ const STATUS_OF: Partial<Record<string, number>> = {
   [ErrorCode.PENDING_FULL]: 503,
   [ErrorCode.NOT_LOGGED_IN]: 503,
   [ErrorCode.CLOSED]: 503,
+  [ErrorCode.API_ERROR]: 502,
+  [ErrorCode.HTTP_ERROR]: 502,
+  [ErrorCode.HTTP_TIMEOUT]: 504,
 };
 
 export interface PushRelay {
@@ -55,16 +61,23 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 export async function startPushRelay(backend: Backend, options: { account?: string; port?: number } = {}): Promise<PushRelay> {
-  const user = new MCUser({ ...backend.userOptions(options.account ?? 'push-relay'), logger: createLogger({ level: 'warn' }) });
+  const account = options.account ?? 'push-relay';
+  const user = new MCUser({ ...backend.userOptions(account), logger: createLogger({ level: 'warn' }) });
   await user.login();
 
   const server = createServer((req, res) => {
     void (async () => {
       try {
-        if (req.method !== 'POST' || (req.url !== '/p2p' && req.url !== '/p2t')) {
-          return send(res, 404, { error: { code: 'NOT_FOUND', message: 'POST /p2p or /p2t' } });
+        if (req.method !== 'POST' || (req.url !== '/p2p' && req.url !== '/p2t' && req.url !== '/topics')) {
+          return send(res, 404, { error: { code: 'NOT_FOUND', message: 'POST /p2p, /p2t or /topics' } });
         }
         const body = await readJson(req);
+        if (req.url === '/topics') {
+          const members = Array.isArray(body.members) && body.members.every((m) => typeof m === 'string') ? (body.members as string[]) : undefined;
+          if (typeof body.name !== 'string' || !members) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, '"name" must be a string and "members" a list of accounts');
+          const topic = await backend.rest.createTopic(account, { topicName: body.name, accounts: members });
+          return send(res, 200, { topicId: topic.topicInfo.topicId.toString() });
+        }
         if (typeof body.text !== 'string') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, '"text" must be a string');
         const payload = new TextEncoder().encode(body.text);
         const sendOptions = {
@@ -98,7 +111,7 @@ export async function startPushRelay(backend: Backend, options: { account?: stri
 async function main(): Promise<void> {
   const backend = await connectBackend();
   const relay = await startPushRelay(backend, { port: Number(process.env.PORT ?? 0) });
-  process.stdout.write(`push relay listening on ${relay.url} (POST /p2p, /p2t)\n`);
+  process.stdout.write(`push relay listening on ${relay.url} (POST /p2p, /topics, /p2t)\n`);
   const shutdown = async () => {
     await relay.stop();
     await backend.close();

@@ -2,12 +2,14 @@
  * What the examples share: credentials for the real service from the environment, or an
  * embedded emulator when none are given.
  */
-import { HttpTokenFetcher, type MCUserOptions } from '../lib/index.js';
+import { HttpTokenFetcher, MIMCRestClient, type MCUserOptions } from '../lib/index.js';
 import { startEmulator, type Emulator } from '../lib/emulator/index.js';
 
 export interface Backend {
   /** MCUser options (appId, token delegate, endpoints) for `account`. */
   userOptions(account: string): Pick<MCUserOptions, 'appId' | 'appAccount' | 'tokenDelegate' | 'resolverUrl'>;
+  /** The server-side REST API of the same app (topics, push). */
+  rest: MIMCRestClient;
   /** The emulator, when no real credentials were given. */
   emulator: Emulator | undefined;
   close(): Promise<void>;
@@ -19,6 +21,7 @@ export async function connectBackend(env: NodeJS.ProcessEnv = process.env): Prom
   if (appId && appKey && appSecret) {
     return {
       emulator: undefined,
+      rest: new MIMCRestClient({ appId, appKey, appSecret }),
       userOptions: (account) => ({
         appId,
         appAccount: account,
@@ -30,6 +33,7 @@ export async function connectBackend(env: NodeJS.ProcessEnv = process.env): Prom
   const emulator = await startEmulator();
   return {
     emulator,
+    rest: new MIMCRestClient({ ...emulator.app, baseUrl: emulator.restUrl }),
     userOptions: (account) => ({
       appId: emulator.app.appId,
       appAccount: account,

@@ -43,8 +43,13 @@ it('the push relay turns HTTP requests into messages and returns the ack', async
     expect(str(bob.seen.messages[0]!.payload)).toBe('pushed');
     expect(bob.seen.messages[0]!.packetId).toBe(ack.packetId);
 
-    const topicId = backend.emulator!.createTopic('push-relay', ['bob']);
-    const group = await fetch(`${relay.url}/p2t`, { method: 'POST', body: JSON.stringify({ topicId: topicId.toString(), text: 'to all' }) });
+    const created = await fetch(`${relay.url}/topics`, { method: 'POST', body: JSON.stringify({ name: 'news', members: ['bob'] }) });
+    expect(created.status).toBe(200);
+    const { topicId } = (await created.json()) as { topicId: string };
+    expect(topicId).toMatch(/^[0-9]+$/);
+    const badTopic = await fetch(`${relay.url}/topics`, { method: 'POST', body: JSON.stringify({ name: 'x', members: 'bob' }) });
+    expect(badTopic.status).toBe(400);
+    const group = await fetch(`${relay.url}/p2t`, { method: 'POST', body: JSON.stringify({ topicId, text: 'to all' }) });
     expect(group.status).toBe(200);
     await until(() => bob.seen.groupMessages.length === 1);
 
