@@ -3,11 +3,7 @@ export { MCUser, type IncomingMessage, type SendTimeout, type StatusChange, type
 export { HttpTokenFetcher, parseTokenJson, DEFAULT_TOKEN_URL, type HttpTokenFetcherOptions, type TokenInfo } from './user/token.js';
 export { DEFAULT_RESOLVER_URL, resolveFrontends, type FrontendAddress } from './user/resolver.js';
 export { DEFAULT_REST_URL } from './user/uc-rest.js';
-export { createLogger, REDACTED_PATHS, REDACTED_FIELDS, REDACTION_DEPTH } from './user/logger.js';
-export { aggregateMetrics, ACK_LATENCY_BUCKETS_MS, type MetricsSnapshot, type LatencyHistogram } from './user/metrics.js';
-export { registerPrometheusMetrics, type PromClientLike } from './user/prometheus.js';
-export { createLogger, REDACTED_PATHS } from './user/logger.js';
-export { createLogger, REDACTED_PATHS, type LoggerOptions } from './user/logger.js';
+export { createLogger, REDACTED_PATHS, REDACTED_FIELDS, REDACTION_DEPTH, type LoggerOptions } from './user/logger.js';
 export { aggregateMetrics, ACK_LATENCY_BUCKETS_MS, HANDLER_DURATION_BUCKETS_MS, type MetricsSnapshot, type MetricsGauges, type LatencyHistogram } from './user/metrics.js';
 export { registerPrometheusMetrics, type PromClientLike, type RegistryLike } from './user/prometheus.js';
 export {

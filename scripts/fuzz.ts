@@ -47,11 +47,6 @@ const emulatorCases = args.target === 'json' ? 0 : args.cases - memoryCases - tc
 const jsonCases = args.target === 'all' || args.target === 'json' ? args.cases : 0;
 
 const started = Date.now();
-const client = memoryCases > 0 ? await runClientFuzz({ cases: memoryCases, seed: args.seed, transport: 'memory' }) : null;
-const clientTcp = tcpCases > 0 ? await runClientFuzz({ cases: tcpCases, seed: args.seed + 1, transport: 'tcp' }) : null;
-const emulator = emulatorCases > 0 ? await runEmulatorFuzz({ cases: emulatorCases, seed: args.seed + 2 }) : null;
-const json = jsonCases > 0 ? runJsonFuzz({ cases: jsonCases, seed: args.seed + 3 }) : null;
-const problems = [...(client?.problems ?? []), ...(clientTcp?.problems ?? []), ...(emulator?.problems ?? []), ...(json?.problems ?? [])];
 let done = 0;
 const onCases = (count: number): void => void (done += count);
 const progress = startProgress('fuzz', () => fraction(done, args.cases, Date.now() - started, 'cases'));
@@ -62,8 +57,11 @@ if (tcpCases > 0) progress.phase('client over TCP');
 const clientTcp = tcpCases > 0 ? await runClientFuzz({ cases: tcpCases, seed: args.seed + 1, transport: 'tcp', onCases }) : null;
 if (emulatorCases > 0) progress.phase('emulator over TCP');
 const emulator = emulatorCases > 0 ? await runEmulatorFuzz({ cases: emulatorCases, seed: args.seed + 2, onCases }) : null;
+if (jsonCases > 0) progress.phase('JSON codec');
+const json = jsonCases > 0 ? runJsonFuzz({ cases: jsonCases, seed: args.seed + 3 }) : null;
+if (json) onCases(json.cases);
 progress.stop();
-const problems = [...(client?.problems ?? []), ...(clientTcp?.problems ?? []), ...(emulator?.problems ?? [])];
+const problems = [...(client?.problems ?? []), ...(clientTcp?.problems ?? []), ...(emulator?.problems ?? []), ...(json?.problems ?? [])];
 
 process.stdout.write(
   `${JSON.stringify(

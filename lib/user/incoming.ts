@@ -157,7 +157,7 @@ export class IncomingPipeline {
       }
       sequences.add(sequence);
       const decoded = item.decode();
-      if (decoded) fresh.push({ ...decoded, sequence, list: id, state: 'received', attempts: 0 });
+      if (decoded) fresh.push({ ...decoded, sequence, list: id, state: 'received', attempts: 0, receivedAt: performance.now() });
       else this.finish(sequence); // unparsable: logged, and it cannot block the acks
     }
     this.host.counters.duplicatesDropped += duplicates;
@@ -221,9 +221,6 @@ export class IncomingPipeline {
     try {
       if (packet.type === PacketType.P2P_MESSAGE) return { kind: 'p2p', message: toP2PMessage(packet) };
       if (packet.type === PacketType.P2T_MESSAGE) return { kind: 'p2t', message: toP2TMessage(packet) };
-      const base = { sequence: packet.sequence!, list, state: 'received' as const, attempts: 0, receivedAt: performance.now() };
-      if (packet.type === PacketType.P2P_MESSAGE) return { ...base, kind: 'p2p', message: toP2PMessage(packet) };
-      if (packet.type === PacketType.P2T_MESSAGE) return { ...base, kind: 'p2t', message: toP2TMessage(packet) };
       this.host.log.debug({ type: packet.type }, 'ignored a listed packet of another type');
     } catch (err) {
       this.host.log.warn({ packetId: packet.packetId, code: MIMCError.is(err) ? err.code : undefined }, 'dropped an unparsable message');

@@ -16,28 +16,7 @@ export const REDACTED_PATHS: readonly string[] = REDACTED_FIELDS.flatMap((field)
   Array.from({ length: REDACTION_DEPTH + 1 }, (_, depth) => `${'*.'.repeat(depth)}${field}`),
 );
 
-/** A pino logger with the SDK's redaction rules; `destination` defaults to stderr. */
-export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
-  const config = { level: options.level ?? 'info', redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' } };
-  return options.destination ? pino(config, options.destination) : pino(config, pino.destination(2));
-/**
- * Fields that must never reach a log line: at the top level of a log object and one level down
- * (pino's redaction matches paths, not any depth). The SDK never nests these deeper.
- */
-export const REDACTED_PATHS = [
-  'token',
-  'securityKey',
-  'miUserSecurityKey',
-  'appSecret',
-  'payload',
-  '*.token',
-  '*.securityKey',
-  '*.miUserSecurityKey',
-  '*.appSecret',
-  '*.payload',
-];
-
-const REDACT = { paths: REDACTED_PATHS, censor: '[redacted]' };
+const REDACT = { paths: [...REDACTED_PATHS], censor: '[redacted]' };
 
 /**
  * The `logger` option in its options form: pino's options (level, transport, formatters, …) and

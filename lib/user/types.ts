@@ -239,8 +239,6 @@ export interface MCUserOptions {
   clientAttrs?: string;
   /** Opaque cloud attributes sent (and signed) in every BIND; at most 1 KiB. Default empty. */
   cloudAttrs?: string;
-  /** pino logger; a child with the account is used. Default: silent. */
-  logger?: Logger;
   /**
    * A pino logger, or pino options (`level`, `destination` stream, `transport`, …) to build one.
    * The SDK logs through a child with `account`, with its redaction applied in both cases. Default: silent.
