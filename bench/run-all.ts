@@ -17,9 +17,10 @@ import { runJsonBench } from './json.js';
 import { runLatencyBench } from './latency.js';
 import { runLoginBench } from './login.js';
 import { runP2PThroughputBench } from './p2p-throughput.js';
+import { runUcFanoutBench } from './uc-fanout.js';
 import { REPO_ROOT, benchPhase, isMain, loadSnapshot, machineInfo, round, runMain, type MachineInfo } from './common.js';
 
-export const BENCHMARKS = ['codec', 'json', 'emulator', 'p2p', 'latency', 'login', 'memory'] as const;
+export const BENCHMARKS = ['codec', 'json', 'emulator', 'p2p', 'latency', 'login', 'uc', 'memory'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 export interface RunAllOptions {
@@ -80,6 +81,7 @@ export async function runAll(options: RunAllOptions = {}): Promise<RunAllResult>
     p2p: () => runP2PThroughputBench({ seconds: long ? 10 : 3, warmupSeconds: 1, pairs: [1, 4, 16], modes: [...both] }),
     latency: () => runLatencyBench({ samples: long ? 10_000 : 2000, seconds: long ? 10 : 3, modes: [...both] }),
     login: () => runLoginBench({ sequential: long ? 1000 : 300, storm: 1000, modes: [...both] }),
+    uc: () => runUcFanoutBench({ members: 1000, messages: long ? 1000 : 200 }),
     memory: () => memoryInChild(['--counts', '1000,10000', '--idle', long ? '30' : '10']),
   };
   const started = performance.now();

@@ -6,13 +6,14 @@
  *
  *   node --expose-gc --import ./scripts/ts-node-register.mjs bench/uc-fanout.ts \
  *     [--members 1000] [--messages 200] [--window 20]
+ *   npm run bench -- --only uc
  *
  * Prints one JSON object on stdout (latencies in ms); progress on stderr.
  */
 import { parseArgs } from 'node:util';
 import { startEmulator } from '../lib/emulator/index.js';
 import { MCUser } from '../lib/index.js';
-import { isMain, loadSnapshot, machineInfo, num, percentiles, round, runMain, type MachineInfo, type Percentiles } from './common.js';
+import { benchPhase, isMain, loadSnapshot, machineInfo, num, percentiles, round, runMain, type MachineInfo, type Percentiles } from './common.js';
 
 export interface FanoutOptions {
   members?: number;
@@ -44,8 +45,6 @@ export interface FanoutResult {
   /** Heap growth per joined member (client part + emulator part), bytes; null without --expose-gc. */
   heapBytesPerMembership: number | null;
 }
-
-const progress = (line: string): void => void process.stderr.write(`[uc-fanout] ${line}\n`);
 
 function heapUsed(): number | null {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -88,7 +87,7 @@ export async function runUcFanoutBench(options: FanoutOptions = {}): Promise<Fan
     const sender = make('uc_sender');
     await sender.login();
     const members = Array.from({ length: memberCount }, (_, i) => make(`uc_member_${i}`));
-    progress(`logging in ${memberCount} members`);
+    benchPhase(`logging in ${memberCount} members`);
     for (let i = 0; i < members.length; i += 50) await Promise.all(members.slice(i, i + 50).map((m) => m.login()));
 
     const heapBefore = heapUsed();
@@ -96,7 +95,7 @@ export async function runUcFanoutBench(options: FanoutOptions = {}): Promise<Fan
     await sender.joinUnlimitedGroup(topicId);
     for (let i = 0; i < members.length; i += 100) await Promise.all(members.slice(i, i + 100).map((m) => m.joinUnlimitedGroup(topicId)));
     const heapAfter = heapUsed();
-    progress(`${memberCount} members joined unlimited group ${topicId}`);
+    benchPhase(`${memberCount} members joined unlimited group ${topicId}`);
 
     const fanout = async (send: (payload: Uint8Array) => Promise<unknown>, label: string): Promise<FanoutRun> => {
       latencies.length = 0;
@@ -116,7 +115,7 @@ export async function runUcFanoutBench(options: FanoutOptions = {}): Promise<Fan
       const deadline = Date.now() + 600_000;
       while (delivered < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       const seconds = (performance.now() - started) / 1000;
-      progress(`${label}: ${delivered}/${expected} deliveries in ${round(seconds, 2)} s`);
+      benchPhase(`${label}: ${delivered}/${expected} deliveries in ${round(seconds, 2)} s`);
       return {
         deliveries: delivered,
         seconds: round(seconds, 3),

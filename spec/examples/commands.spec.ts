@@ -77,6 +77,7 @@ const COVERAGE: Array<[prefix: string, by: string]> = [
   ['node --import ./scripts/ts-node-register.mjs bench/', 'runs: the benchmarks, small'],
   ['npm run ts -- bench/', 'runs: the benchmarks, small'],
   ['node --expose-gc --import ./scripts/ts-node-register.mjs bench/memory.ts', 'runs: the benchmarks, small'],
+  ['node --expose-gc --import ./scripts/ts-node-register.mjs bench/uc-fanout.ts', 'runs: the benchmarks, small'],
   ['node --cpu-prof', 'runs: the benchmarks (profile summary)'],
   ['npm run docs', 'runs: the API docs'],
   ['npm install && npm test', 'not run: installs, then runs the suite this spec is part of'],
@@ -220,6 +221,7 @@ it('the benchmarks, small: each prints its JSON on stdout', async () => {
     [...TS, 'bench/latency.ts', '--samples', '30', '--seconds', '0.3'],
     [...TS, 'bench/login.ts', '--sequential', '3', '--storm', '5'],
     [process.execPath, '--expose-gc', ...TS.slice(1), 'bench/memory.ts', '--counts', '10', '--idle', '0.5', '--concurrency', '5'],
+    [process.execPath, '--expose-gc', ...TS.slice(1), 'bench/uc-fanout.ts', '--members', '5', '--messages', '3'],
   ];
   for (const [command, ...args] of small) {
     const outcome = await run(command!, args);
