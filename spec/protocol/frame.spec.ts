@@ -206,6 +206,35 @@ describe('FrameDecoder: invalid frames', () => {
     expect(decoder.bufferedBytes).toBeLessThanOrEqual(HEAD);
   });
 
+  it('memory grows with the bytes received, not with the length a head announces', () => {
+    const decoder = new FrameDecoder({ maxBodyLength: 1024 * 1024 });
+    const head = fromHex('c2fe0005 00100000');
+    expect(decoder.push(concat(head, new Uint8Array(8)))).toEqual([]);
+    expect(decoder.bufferedBytes).toBe(HEAD + 8);
+    // A 1 MiB body is not reserved up front: only what arrived is held.
+    expect(decoder.heldBytes).toBeLessThanOrEqual(HEAD + 8 + 64);
+    for (let i = 0; i < 16; i++) decoder.push(new Uint8Array(4096));
+    expect(decoder.heldBytes).toBeLessThanOrEqual(HEAD + 8 + 16 * 4096 + 64);
+  });
+
+  it('a frame collected from many chunks decodes to the same body', () => {
+    const body = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff);
+    const frame = encodeFrame(body);
+    const decoder = new FrameDecoder();
+    const out: Uint8Array[] = [];
+    for (let at = 0; at < frame.length; at += 333) out.push(...decoder.push(frame.subarray(at, at + 333)));
+    expect(out).toHaveLength(1);
+    expect(toHex(out[0]!)).toBe(toHex(body));
+    expect(decoder.heldBytes).toBe(0);
+  });
+
+  it('the body limit can be raised after construction (the emulator does so after BIND)', () => {
+    const decoder = new FrameDecoder({ maxBodyLength: 100 });
+    decoder.setMaxBodyLength(4096);
+    expect(decoder.maxBodyLength).toBe(4096);
+    expect(decoder.push(encodeFrame(new Uint8Array(1000)))).toHaveLength(1);
+  });
+
   it('a head announcing 4 GiB is refused without allocating it', () => {
     const head = fromHex('c2fe0005 ffffffff');
     const err = errorOf(() => new FrameDecoder().push(head));
