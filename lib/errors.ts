@@ -63,6 +63,8 @@ export const ErrorCode = {
   HTTP_TOO_LARGE: 'ERR_HTTP_TOO_LARGE',
   /** Text is not JSON, or is nested deeper than the parser's cap (`details.offset`, `details.maxDepth`). */
   INVALID_JSON: 'ERR_INVALID_JSON',
+  /** A configured capacity of the emulator is exhausted (e.g. `maxAccounts`). */
+  LIMIT_REACHED: 'ERR_LIMIT_REACHED',
   /** A MIMC REST call was answered with an error envelope (`details.code` is MIMC's code, e.g. 401, 403, 404, 500). */
   API_ERROR: 'ERR_API',
 } as const;

@@ -105,7 +105,8 @@ export class Connection implements ClientPeer {
     readonly socket: Socket,
     readonly id: number,
   ) {
-    this.decoder = new FrameDecoder({ maxBodyLength: core.options.maxFrameBody });
+    // Until BIND succeeds only small frames are accepted: an anonymous peer holds at most this much.
+    this.decoder = new FrameDecoder({ maxBodyLength: this.preBindLimit });
     this.log = core.log.child({ conn: id });
     const { idleTimeoutMs, bindTimeoutMs } = core.options;
     this.idleTimer = setTimeout(() => this.close(`no inbound bytes for ${idleTimeoutMs} ms`), idleTimeoutMs);
@@ -123,6 +124,10 @@ export class Connection implements ClientPeer {
     socket.on('end', () => this.close('peer ended the connection'));
     socket.on('close', () => this.onSocketClose());
     this.log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection accepted');
+  }
+
+  private get preBindLimit(): number {
+    return Math.min(this.core.options.maxPreBindFrameBody, this.core.options.maxFrameBody);
   }
 
   get appAccount(): string | undefined {
@@ -156,7 +161,10 @@ export class Connection implements ClientPeer {
         return;
       }
     }
-    if (error && !this.isClosed) this.reject(error);
+    if (error && !this.isClosed) {
+      if (error.code === ErrorCode.FRAME_TOO_LARGE && this.state !== 'bound') this.core.stats.preBindFramesRefused++;
+      this.reject(error);
+    }
   }
 
   private handleBody(body: Uint8Array): void {
@@ -292,6 +300,7 @@ export class Connection implements ClientPeer {
       cloudAttrs: bind.cloudAttrs,
     };
     this.state = 'bound';
+    this.decoder.setMaxBodyLength(this.core.options.maxFrameBody);
     if (this.loginTimer) {
       clearTimeout(this.loginTimer);
       this.loginTimer = null;
@@ -597,7 +606,10 @@ export class Connection implements ClientPeer {
     this.core.unlimited.peerGone(this);
     this.session = null;
     this.delivery.clearLive();
-    if (this.state === 'bound') this.state = 'handshaken';
+    if (this.state === 'bound') {
+      this.state = 'handshaken';
+      this.decoder.setMaxBodyLength(this.preBindLimit);
+    }
   }
 
   /** A protocol violation: log the error code, count it, close this connection only. */

@@ -28,7 +28,7 @@ export interface RouteResult {
 }
 
 /** PACKET_ACK codes for refused messages (the protocol leaves them open). */
-export const AckCode = { OK: 0, BAD_REQUEST: 400, FORBIDDEN: 403, NOT_FOUND: 404 } as const;
+export const AckCode = { OK: 0, BAD_REQUEST: 400, FORBIDDEN: 403, NOT_FOUND: 404, TOO_MANY: 429 } as const;
 
 /** What the sender's ONLINE_MESSAGE_ACK reports. */
 export interface OnlineRouteResult {
@@ -45,6 +45,9 @@ export class EmulatorCore implements FaultTarget {
   readonly callbacks: CallbackDispatcher;
   readonly faultState = new FaultState();
   readonly stats: EmulatorStats = {
+    accounts: 0,
+    accountsRefused: 0,
+    preBindFramesRefused: 0,
     connections: 0,
     bound: 0,
     framesIn: 0,
@@ -56,6 +59,7 @@ export class EmulatorCore implements FaultTarget {
     callbacksDelivered: 0,
     callbackFailures: 0,
     callbacksAbandoned: 0,
+    callbacksDropped: 0,
   };
   readonly connections = new Set<ClientPeer>();
   /** uuid → resource → the connection bound as (uuid, resource). */
@@ -68,12 +72,17 @@ export class EmulatorCore implements FaultTarget {
     readonly options: ResolvedOptions,
     readonly log: Logger,
   ) {
-    this.store = new Store(options.app, options.tokenTtlMs, options.offlineStoreLimit);
+    this.store = new Store(options.app, options.tokenTtlMs, options.offlineStoreLimit, { maxAccounts: options.maxAccounts, stats: this.stats });
     this.history = new History(options.historyLimit);
     this.unlimited = new UnlimitedGroups(options.app.appId);
     this.callbacks = new CallbackDispatcher(
       { instant: options.callbackUrl, offline: options.offlineCallbackUrl },
-      { retryDelaysMs: options.callbackRetryDelaysMs, timeoutMs: options.callbackTimeoutMs },
+      {
+        retryDelaysMs: options.callbackRetryDelaysMs,
+        timeoutMs: options.callbackTimeoutMs,
+        maxInFlight: options.callbackMaxInFlight,
+        maxQueued: options.callbackMaxQueued,
+      },
       this.stats,
       log.child({ component: 'callbacks' }),
     );
@@ -288,7 +297,14 @@ export class EmulatorCore implements FaultTarget {
   routeP2P(session: BoundSession, packetId: string, msg: P2PMessage, raw: Uint8Array, conversation = false): RouteResult {
     if (msg.to.appId !== this.app.appId) return this.refuse(AckCode.BAD_REQUEST, 'to.appId is not this app');
     if (msg.to.appAccount.length === 0) return this.refuse(AckCode.BAD_REQUEST, 'to.appAccount is empty');
-    const recipient = this.store.account(msg.to.appAccount);
+    // A never-seen recipient is created (its messages wait for its first login), within maxAccounts.
+    let recipient: Account;
+    try {
+      recipient = this.store.account(msg.to.appAccount);
+    } catch (err) {
+      if (MIMCError.is(err) && err.code === ErrorCode.LIMIT_REACHED) return this.refuse(AckCode.TOO_MANY, 'account limit reached (emulator option maxAccounts)');
+      throw err;
+    }
     if (this.isBlocked(recipient, session.account)) return this.refuse(AckCode.FORBIDDEN, 'the recipient blacklisted the sender');
     const timestamp = BigInt(Date.now());
     const wire = this.honestSender(session, msg.from) ? raw : encodeP2PMessage({ ...msg, from: this.authenticatedSender(session) });
@@ -414,12 +430,13 @@ export class EmulatorCore implements FaultTarget {
   }
 
   createTopic(owner: string, members: string[]): Topic {
-    return this.store.createTopic(this.store.account(owner), members.map((m) => this.store.account(m)));
+    const [ownerAccount, ...memberAccounts] = this.store.accounts([owner, ...members]);
+    return this.store.createTopic(ownerAccount!, memberAccounts);
   }
 
   addTopicMembers(topicId: bigint, accounts: string[]): Topic {
     const topic = this.topicOrThrow(topicId);
-    for (const a of accounts) topic.members.add(this.store.account(a));
+    for (const a of this.store.accounts(accounts)) topic.members.add(a);
     return topic;
   }
 

@@ -15,6 +15,7 @@ export const HttpCode = {
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   TOO_LARGE: 413,
+  TOO_MANY: 429,
   SERVER_ERROR: 500,
 } as const;
 
@@ -32,6 +33,29 @@ export class HttpError extends Error {
 /** The envelope with bigints as decimal strings (token and admin routes). */
 export function envelope(code: number, message: string, data: unknown): string {
   return stringifyExact({ code, message, data }, { bigint: 'string' });
+}
+
+/** The request target as a URL; one that does not parse is a 400 (HTTP status too: nothing could be routed). */
+export function requestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://emulator.invalid');
+  } catch {
+    throw new HttpError(HttpCode.BAD_REQUEST, 'malformed request target', 400);
+  }
+}
+
+/** The non-empty segments of a path, %-decoded; malformed %-encoding is a 400 (HTTP status too). */
+export function pathSegments(pathname: string): string[] {
+  return pathname
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        throw new HttpError(HttpCode.BAD_REQUEST, 'malformed %-encoding in the path', 400);
+      }
+    });
 }
 
 export function checkAccountName(value: unknown, field = 'appAccount'): string {

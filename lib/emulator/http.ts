@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { CHID } from '../protocol/constants.js';
 import type { EmulatorCore } from './core.js';
-import { HttpCode, HttpError, checkAccountName, envelope, readJsonObject, stringList } from './http-util.js';
+import { MIMCError, ErrorCode } from '../errors.js';
+import { HttpCode, HttpError, checkAccountName, envelope, pathSegments, readJsonObject, requestUrl, stringList } from './http-util.js';
 import { parseJsonUint64 } from '../protocol/int64.js';
 import { RestApi } from './rest.js';
 import type { Topic } from './store.js';
@@ -114,6 +115,11 @@ export class HttpService {
   }
 
   private fail(res: ServerResponse, err: unknown): void {
+    if (MIMCError.is(err) && err.code === ErrorCode.LIMIT_REACHED) {
+      // A capacity of the emulator, not a fault of this request's shape: HTTP 429 (code 429).
+      this.send(res, 429, envelope(HttpCode.TOO_MANY, err.message, null));
+      return;
+    }
     if (err instanceof HttpError) {
       this.send(res, err.status, envelope(err.code, err.message, null));
       return;
@@ -126,7 +132,7 @@ export class HttpService {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://emulator.invalid');
+    const url = requestUrl(req.url);
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (path === TOKEN_PATH) {
@@ -140,7 +146,7 @@ export class HttpService {
       return;
     }
     if (path === ADMIN_PATH || path.startsWith(`${ADMIN_PATH}/`)) {
-      await this.admin(method, path.slice(ADMIN_PATH.length).split('/').filter((s) => s.length > 0).map(decodeURIComponent), url, req, res);
+      await this.admin(method, pathSegments(path.slice(ADMIN_PATH.length)), url, req, res);
       return;
     }
     if (path.startsWith('/api/')) {
@@ -194,8 +200,10 @@ export class HttpService {
         this.ok(res, core.stats);
         return;
       case 'GET accounts/:id': {
+        // A read: an unknown account is a 404, never created.
         const appAccount = checkAccountName(id);
-        const account = core.store.account(appAccount);
+        const account = core.store.findAccount(appAccount);
+        if (!account) throw new HttpError(HttpCode.NOT_FOUND, 'unknown account', 404);
         this.ok(res, {
           appAccount,
           uuid: account.uuid.toString(),

@@ -34,7 +34,18 @@ export interface ResolvedOptions {
   historyLimit: number;
   maxPushPayloadBytes: number;
   maxTopicMembers: number;
+  maxPreBindFrameBody: number;
+  maxAccounts: number;
+  callbackMaxInFlight: number;
+  callbackMaxQueued: number;
 }
+
+/** Largest frame body before BIND: a CONN or BIND frame is a few hundred bytes. */
+export const DEFAULT_MAX_PRE_BIND_FRAME_BODY = 4096;
+/** Below this a legitimate CONN or BIND frame might not fit. */
+export const MIN_PRE_BIND_FRAME_BODY = 1024;
+/** Most accounts the emulator creates (token service, pushes, P2P recipients, topics, blacklists). */
+export const DEFAULT_MAX_ACCOUNTS = 100_000;
 
 /** MIMC's documented callback retry schedule: +5 s, +30 s, +5 min. */
 export const CALLBACK_RETRY_DELAYS_MS: readonly number[] = [5_000, 30_000, 300_000];
@@ -106,5 +117,9 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     historyLimit: integer('historyLimit', options.historyLimit, 10_000, 1),
     maxPushPayloadBytes: integer('maxPushPayloadBytes', options.maxPushPayloadBytes, 10 * 1024, 1),
     maxTopicMembers: integer('maxTopicMembers', options.maxTopicMembers, 500, 1),
+    maxPreBindFrameBody: integer('maxPreBindFrameBody', options.maxPreBindFrameBody, DEFAULT_MAX_PRE_BIND_FRAME_BODY, MIN_PRE_BIND_FRAME_BODY, 0xffffffff),
+    maxAccounts: integer('maxAccounts', options.maxAccounts, DEFAULT_MAX_ACCOUNTS, 1),
+    callbackMaxInFlight: integer('callbackMaxInFlight', options.callbackMaxInFlight, 64, 1, 65_536),
+    callbackMaxQueued: integer('callbackMaxQueued', options.callbackMaxQueued, 10_000, 0),
   };
 }

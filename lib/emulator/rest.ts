@@ -10,7 +10,7 @@ import { stringifyExact } from '../protocol/json.js';
 import type { EmulatorCore } from './core.js';
 import type { ChatRow } from './chatlist.js';
 import { HISTORY_MAX_ROWS, byCount, bySequence, byTime, type HistoryEntry } from './history.js';
-import { HttpCode, HttpError, MAX_ACCOUNT_LENGTH, checkAccountName, readJsonObject, stringList } from './http-util.js';
+import { HttpCode, HttpError, MAX_ACCOUNT_LENGTH, checkAccountName, pathSegments, readJsonObject, stringList } from './http-util.js';
 import { parseJsonUint64 } from '../protocol/int64.js';
 import type { Account, Topic } from './store.js';
 
@@ -110,7 +110,7 @@ export class RestApi {
 
   /** Serves one request under /api/ (the token route excepted); returns the response body or throws an HttpError. */
   async handle(method: string, url: URL, req: IncomingMessage): Promise<string> {
-    const parts = url.pathname.split('/').filter((s) => s.length > 0).map((s) => decodeURIComponent(s));
+    const parts = pathSegments(url.pathname);
     const [, area] = parts;
     switch (area) {
       case 'push':
@@ -208,7 +208,7 @@ export class RestApi {
         return envelopeOk({ packetId: this.core.pushP2P(from, fromResource, to, content, isStore, bizType) });
       }
       if (!Array.isArray(body.toAccounts) || body.toAccounts.length === 0) throw bad('toAccounts must be a non-empty array of accounts');
-      const recipients = body.toAccounts.map((a) => store.account(checkAccountName(a, 'toAccounts')));
+      const recipients = store.accounts(body.toAccounts.map((a) => checkAccountName(a, 'toAccounts')));
       // A recipient who blacklisted the sender gets nothing; its packetId is "".
       const packetIds = recipients.map((to) => (this.core.isBlocked(to, from) ? '' : this.core.pushP2P(from, fromResource, to, content, isStore, bizType)));
       return envelopeOk({ packetIds });
@@ -287,7 +287,7 @@ export class RestApi {
       const name = optionalText(body, 'topicName', MAX_TOPIC_TEXT) ?? '';
       const invited = [...new Set(stringList(body.accounts, 'accounts'))].filter((a) => a !== user.appAccount);
       this.checkCapacity(1 + invited.length);
-      const topic = store.createTopic(user, invited.map((a) => store.account(a)), name);
+      const topic = store.createTopic(user, store.accounts(invited), name);
       this.core.log.debug({ owner: user.appAccount, members: topic.members.size }, 'topic created');
       return envelopeOk(topicDetail(topic));
     }
@@ -334,8 +334,10 @@ export class RestApi {
         const body = await readJsonObject(req, REST_MAX_BODY);
         const accounts = [...new Set(stringList(body.accounts, 'accounts'))];
         if (accounts.length === 0) throw bad('accounts must name at least one account');
-        const added = accounts.map((a) => store.account(a)).filter((a) => !topic.members.has(a));
-        this.checkCapacity(topic.members.size + added.length);
+        const known = accounts.map((a) => store.findAccount(a));
+        const newMembers = accounts.filter((_, i) => !(known[i] && topic.members.has(known[i]!)));
+        this.checkCapacity(topic.members.size + newMembers.length);
+        const added = store.accounts(newMembers);
         for (const a of added) topic.members.add(a);
         return envelopeOk(topicDetail(topic));
       }

@@ -3,7 +3,8 @@
  * store, per-resource acknowledgement), tokens and topics. No I/O; survives restartFrontend.
  */
 import { randomBytes } from 'node:crypto';
-import type { EmulatorApp } from './types.js';
+import { MIMCError, ErrorCode } from '../errors.js';
+import type { EmulatorApp, EmulatorStats } from './types.js';
 
 /** A message waiting in, or passing through, an account's delivery stream. */
 export interface Delivery {
@@ -148,19 +149,43 @@ export class Store {
     readonly app: EmulatorApp,
     private readonly tokenTtlMs: number,
     private readonly storeLimit: number,
+    private readonly limits: { maxAccounts: number; stats: Pick<EmulatorStats, 'accounts' | 'accountsRefused'> },
     private readonly now: () => number = Date.now,
   ) {}
 
+  /**
+   * The account, created on first use. Throws ERR_LIMIT_REACHED (counted in `accountsRefused`)
+   * when it does not exist and `maxAccounts` accounts already do.
+   */
   account(appAccount: string): Account {
     let account = this.byName.get(appAccount);
     if (!account) {
+      if (this.byName.size >= this.limits.maxAccounts) {
+        this.limits.stats.accountsRefused++;
+        throw new MIMCError(ErrorCode.LIMIT_REACHED, `the emulator keeps at most ${this.limits.maxAccounts} accounts (option maxAccounts)`, {
+          details: { maxAccounts: this.limits.maxAccounts },
+        });
+      }
       let uuid = randomBigId();
       while (this.byUuid.has(uuid)) uuid = randomBigId();
       account = new Account(appAccount, uuid, this.storeLimit);
       this.byName.set(appAccount, account);
       this.byUuid.set(uuid, account);
+      this.limits.stats.accounts = this.byName.size;
     }
     return account;
+  }
+
+  /** Every account named, or the first that cannot be created; nothing is created when one is refused. */
+  accounts(appAccounts: readonly string[]): Account[] {
+    const missing = new Set(appAccounts.filter((a) => !this.byName.has(a)));
+    if (this.byName.size + missing.size > this.limits.maxAccounts) {
+      this.limits.stats.accountsRefused++;
+      throw new MIMCError(ErrorCode.LIMIT_REACHED, `the emulator keeps at most ${this.limits.maxAccounts} accounts (option maxAccounts)`, {
+        details: { maxAccounts: this.limits.maxAccounts },
+      });
+    }
+    return appAccounts.map((a) => this.account(a));
   }
 
   findAccount(appAccount: string): Account | undefined {

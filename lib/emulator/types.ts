@@ -51,6 +51,24 @@ export interface EmulatorOptions {
   maxPushPayloadBytes?: number;
   /** Most members of a topic created or grown through the REST API; default 500. */
   maxTopicMembers?: number;
+  /**
+   * Extension: largest inbound frame body before BIND succeeds (CONN, BIND); a larger head closes
+   * the connection at once (counted in `preBindFramesRefused`). Default 4096, at least 1024.
+   */
+  maxPreBindFrameBody?: number;
+  /**
+   * Extension: most accounts kept. Beyond it whatever would create one is refused: the token
+   * service and REST calls answer HTTP 429 (code 429), a P2P message gets PACKET_ACK code 429,
+   * `uuidOf`/`fetchToken`/`createTopic` throw ERR_LIMIT_REACHED. Counted in `accountsRefused`. Default 100 000.
+   */
+  maxAccounts?: number;
+  /** Extension: most callback requests in flight at once; further events wait in the queue. Default 64. */
+  callbackMaxInFlight?: number;
+  /**
+   * Extension: most callback events waiting (for a free request slot or for their retry). An event
+   * beyond it is dropped and counted in `callbacksDropped`. Default 10 000.
+   */
+  callbackMaxQueued?: number;
 }
 
 export interface EmulatorApp {
@@ -62,6 +80,12 @@ export interface EmulatorApp {
 }
 
 export interface EmulatorStats {
+  /** Extension: accounts known (created by a token, a push, a message, a topic or a blacklist). */
+  accounts: number;
+  /** Extension: requests and messages refused because `maxAccounts` was reached. */
+  accountsRefused: number;
+  /** Extension: connections closed because a frame before BIND exceeded `maxPreBindFrameBody` (also in `rejectedFrames`). */
+  preBindFramesRefused: number;
   /** TCP connections open right now. */
   connections: number;
   /** (uuid, resource) sessions bound right now. */
@@ -87,6 +111,8 @@ export interface EmulatorStats {
   callbackFailures: number;
   /** Callback events given up after the last retry. */
   callbacksAbandoned: number;
+  /** Extension: callback events dropped because `callbackMaxQueued` events were already waiting. */
+  callbacksDropped: number;
 }
 
 export interface EmulatorFaults {

@@ -40,6 +40,17 @@ export interface DecodeResult {
   error?: MIMCError;
 }
 
+function checkLimit(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'maxBodyLength must be an integer in [0, 2^32)');
+  }
+  return value;
+}
+
+/** First size of the buffer of a frame split across chunks (or its whole length when smaller). */
+const INITIAL_FRAME_BUFFER = 4096;
+const EMPTY = new Uint8Array(0);
+
 const enum DecodeState {
   Head,
   Rest,
@@ -49,26 +60,55 @@ const enum DecodeState {
 /**
  * Streaming frame decoder. Feed it chunks of any size with `decode`; it returns the bodies
  * (exactly as sent, i.e. still encrypted) of every frame completed by the chunk. It holds
- * at most one partial frame, never more than head + maxBodyLength + checksum bytes.
+ * at most one partial frame, never more than head + maxBodyLength + checksum bytes, and only
+ * the bytes that arrived: a head announcing a large body reserves nothing.
  *
  * After an error the decoder is failed for good: a corrupt stream cannot be resynchronised,
  * so the owner must close the connection — after handling the frames verified before it.
  */
 export class FrameDecoder {
-  readonly maxBodyLength: number;
+  private maxBody: number;
   private state = DecodeState.Head;
   private readonly head = new Uint8Array(HEAD_LENGTH);
   private headFill = 0;
-  private frame: Uint8Array | null = null;
+  /**
+   * The incomplete frame (head first) as received so far. It grows by doubling as bytes arrive,
+   * up to the frame's length: memory follows the bytes received (at most twice them), never
+   * the length a head announced.
+   */
+  private frame: Uint8Array = EMPTY;
+  /** Total length (head + body + checksum) of the incomplete frame. */
+  private frameLength = 0;
   private frameFill = 0;
 
   constructor(options: FrameDecoderOptions = {}) {
-    this.maxBodyLength = options.maxBodyLength ?? DEFAULT_MAX_FRAME_BODY;
+    this.maxBody = checkLimit(options.maxBodyLength ?? DEFAULT_MAX_FRAME_BODY);
   }
 
-  /** Bytes currently held for an incomplete frame. */
+  /** Largest accepted body right now. */
+  get maxBodyLength(): number {
+    return this.maxBody;
+  }
+
+  /**
+   * Changes the body limit for the frames whose head has not been read yet (a server raises it
+   * once the peer authenticated). The frame in progress keeps the limit its head was checked against.
+   */
+  setMaxBodyLength(maxBodyLength: number): void {
+    this.maxBody = checkLimit(maxBodyLength);
+  }
+
+  /** Bytes received and held for an incomplete frame. */
   get bufferedBytes(): number {
     return this.state === DecodeState.Rest ? this.frameFill : this.headFill;
+  }
+
+  /**
+   * Bytes of memory held for the incomplete frame beyond the fixed 8-byte head buffer: at most
+   * max(4 KiB, twice the bytes received), never the length a head announced.
+   */
+  get heldBytes(): number {
+    return this.frame.length;
   }
 
   /**
@@ -84,8 +124,8 @@ export class FrameDecoder {
     try {
       this.consume(chunk, frames);
     } catch (err) {
+      this.resetFrame();
       this.state = DecodeState.Failed;
-      this.frame = null;
       const error = MIMCError.is(err) ? err : new MIMCError(ErrorCode.MALFORMED_FRAME, 'undecodable input', { cause: err });
       return { frames, error };
     }
@@ -125,25 +165,43 @@ export class FrameDecoder {
         }
         continue;
       }
-      const frame = this.frame!;
-      const take = Math.min(frame.length - this.frameFill, chunk.length - pos);
-      frame.set(chunk.subarray(pos, pos + take), this.frameFill);
+      const take = Math.min(this.frameLength - this.frameFill, chunk.length - pos);
+      this.reserve(this.frameFill + take);
+      this.frame.set(chunk.subarray(pos, pos + take), this.frameFill);
       this.frameFill += take;
       pos += take;
-      if (this.frameFill === frame.length) {
-        const bodyLength = frame.length - HEAD_LENGTH - CHECKSUM_LENGTH;
-        this.frame = null;
-        this.frameFill = 0;
-        this.headFill = 0;
-        this.state = DecodeState.Head;
-        bodies.push(this.verify(frame, bodyLength));
+      if (this.frameFill === this.frameLength) {
+        const frame = this.frame.length === this.frameLength ? this.frame : this.frame.subarray(0, this.frameLength);
+        this.resetFrame();
+        bodies.push(this.verify(frame, frame.length - HEAD_LENGTH - CHECKSUM_LENGTH));
       }
     }
   }
 
+  /** Grows the buffer (doubling, capped at the frame's length) so that it holds `needed` bytes. */
+  private reserve(needed: number): void {
+    if (needed <= this.frame.length) return;
+    let capacity = Math.max(this.frame.length * 2, INITIAL_FRAME_BUFFER);
+    while (capacity < needed) capacity *= 2;
+    const grown = new Uint8Array(Math.min(capacity, this.frameLength));
+    grown.set(this.frame.subarray(0, this.frameFill));
+    this.frame = grown;
+  }
+
+  private resetFrame(): void {
+    this.frame = EMPTY;
+    this.frameLength = 0;
+    this.frameFill = 0;
+    this.headFill = 0;
+    this.state = DecodeState.Head;
+  }
+
   private startFrame(head: Uint8Array, bodyLength: number): void {
-    this.frame = new Uint8Array(HEAD_LENGTH + bodyLength + CHECKSUM_LENGTH);
-    this.frame.set(head, 0);
+    this.frameLength = HEAD_LENGTH + bodyLength + CHECKSUM_LENGTH;
+    this.frame = EMPTY;
+    this.frameFill = 0;
+    this.reserve(HEAD_LENGTH);
+    this.frame.set(head.subarray(0, HEAD_LENGTH), 0);
     this.frameFill = HEAD_LENGTH;
     this.headFill = 0;
     this.state = DecodeState.Rest;
@@ -158,9 +216,9 @@ export class FrameDecoder {
     const version = (bytes[at + 2]! << 8) | bytes[at + 3]!;
     if (version !== VERSION) throw new MIMCError(ErrorCode.BAD_VERSION, `unsupported frame version ${version}`);
     const bodyLength = ((bytes[at + 4]! << 24) | (bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]!) >>> 0;
-    if (bodyLength > this.maxBodyLength) {
-      throw new MIMCError(ErrorCode.FRAME_TOO_LARGE, `frame body of ${bodyLength} bytes exceeds the limit of ${this.maxBodyLength}`, {
-        details: { bodyLength, maxBodyLength: this.maxBodyLength },
+    if (bodyLength > this.maxBody) {
+      throw new MIMCError(ErrorCode.FRAME_TOO_LARGE, `frame body of ${bodyLength} bytes exceeds the limit of ${this.maxBody}`, {
+        details: { bodyLength, maxBodyLength: this.maxBody },
       });
     }
     return bodyLength;

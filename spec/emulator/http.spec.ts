@@ -117,8 +117,9 @@ describe('admin API', () => {
   }
 
   it('looks up accounts, manages topics and switches faults', async () => {
+    const uuid = emu.uuidOf('erin'); // a GET never creates the account (bounds.spec.ts)
     const account = (await admin('GET', '/accounts/erin')).data as Record<string, unknown>;
-    expect(BigInt(account.uuid as string)).toBe(emu.uuidOf('erin'));
+    expect(BigInt(account.uuid as string)).toBe(uuid);
     expect(account.onlineResources).toEqual([]);
 
     const topic = (await admin('POST', '/topics', { owner: 'erin', members: ['frank'] })).data as Record<string, unknown>;
