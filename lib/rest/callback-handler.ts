@@ -3,9 +3,10 @@
  * NORMAL_MSG / NORMAL_TOPIC_MSG; offline: OFFLINE_MSG / OFFLINE_TOPIC_MSG). It validates and
  * decodes each event, hands it to an async function, and answers 200 only once that function
  * resolved: any other answer makes MIMC retry (+5 s, +30 s, +5 min), so handlers should be
- * idempotent. MIMC signs nothing; authenticate the sender with `verify` (e.g. a secret in the
- * callback URL's query, an IP allow-list).
+ * idempotent. MIMC signs nothing: the handler needs `verify` (callbackSecretVerifier checks a
+ * secret in the callback URL's query in constant time) unless `insecureNoVerify: true` is given.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
@@ -50,8 +51,17 @@ export type CallbackEvent = P2PCallbackEvent | TopicCallbackEvent;
 export interface CallbackHandlerOptions {
   /** Largest body accepted; default 256 KiB (a 10 KiB payload and a 500-member toAccounts fit easily). */
   maxBodyBytes?: number;
-  /** Authenticates the caller; false answers 401 (MIMC will retry, then give up). */
+  /**
+   * Authenticates the caller; anything but `true` answers 401 (MIMC will retry, then give up).
+   * Required: MIMC signs nothing, so without it anyone who can reach the URL injects events.
+   * `callbackSecretVerifier(secret)` is the usual choice.
+   */
   verify?(req: IncomingMessage, rawBody: Buffer): boolean | Promise<boolean>;
+  /**
+   * Accept every caller without `verify`: only behind your own authentication (a private network,
+   * a gateway that checks the sender). Must be exactly `true`.
+   */
+  insecureNoVerify?: boolean;
   /** Logs refusals and handler failures (never payloads). */
   logger?: Logger;
 }
@@ -134,6 +144,61 @@ export function toCallbackEvent(value: unknown): CallbackEvent {
   }
 }
 
+/** Shortest secret callbackSecretVerifier accepts (16 characters: ~95 bits as base64url). */
+export const MIN_CALLBACK_SECRET_LENGTH = 16;
+
+export interface CallbackSecretOptions {
+  /** Query parameter carrying the secret; default 'secret'. */
+  param?: string;
+}
+
+function checkSecret(secret: unknown): string {
+  if (typeof secret !== 'string' || secret.length < MIN_CALLBACK_SECRET_LENGTH) {
+    throw new MIMCError(ErrorCode.INVALID_ARGUMENT, `a callback secret must be a string of at least ${MIN_CALLBACK_SECRET_LENGTH} characters (e.g. randomBytes(24).toString('base64url'))`);
+  }
+  return secret;
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/**
+ * The callback URL to register with MIMC (and give the emulator as `callbackUrl`): `url` with
+ * the secret added as a query parameter. Keep it out of logs: it is a credential.
+ */
+export function callbackUrlWithSecret(url: string, secret: string, options: CallbackSecretOptions = {}): string {
+  checkSecret(secret);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'callbackUrlWithSecret needs an absolute URL');
+  }
+  parsed.searchParams.set(options.param ?? 'secret', secret);
+  return parsed.toString();
+}
+
+/**
+ * A `verify` for createCallbackHandler: true when the request URL's query parameter (default
+ * `secret`) equals `secret`. Compared in constant time (SHA-256 of both, then timingSafeEqual), so
+ * neither the content nor the length of the secret leaks through timing.
+ */
+export function callbackSecretVerifier(secret: string, options: CallbackSecretOptions = {}): (req: IncomingMessage) => boolean {
+  const expected = digest(checkSecret(secret));
+  const param = options.param ?? 'secret';
+  return (req) => {
+    let given: string | null;
+    try {
+      given = new URL(req.url ?? '/', 'http://callback.invalid').searchParams.get(param);
+    } catch {
+      return false;
+    }
+    // Hashing first equalises the lengths; the comparison of the digests is constant-time.
+    return given !== null && timingSafeEqual(digest(given), expected);
+  };
+}
+
 /** Parses a callback body: JSON with exact 64-bit integers, then toCallbackEvent. Throws ERR_INVALID_ARGUMENT. */
 export function parseCallbackEvent(body: string | Uint8Array): CallbackEvent {
   const textBody = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
@@ -158,6 +223,13 @@ export function createCallbackHandler(
   options: CallbackHandlerOptions = {},
 ): NodeRequestHandler {
   if (typeof onEvent !== 'function') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'createCallbackHandler needs an event function');
+  if (options.verify !== undefined && typeof options.verify !== 'function') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'createCallbackHandler: verify must be a function');
+  if (options.verify === undefined && options.insecureNoVerify !== true) {
+    throw new MIMCError(
+      ErrorCode.INVALID_ARGUMENT,
+      'createCallbackHandler needs verify (MIMC signs nothing; e.g. verify: callbackSecretVerifier(secret)), or insecureNoVerify: true behind your own authentication',
+    );
+  }
   const maxBodyBytes = options.maxBodyBytes ?? 256 * 1024;
   const log = options.logger;
 

@@ -3,12 +3,16 @@ export { MIMCRestClient, DEFAULT_REST_BASE_URL, MAX_PUSH_PAYLOAD_BYTES, MAX_HIST
 export { createTokenHandler, type TokenHandlerOptions, type NodeRequestHandler } from './token-handler.js';
 export {
   createCallbackHandler,
+  callbackSecretVerifier,
+  callbackUrlWithSecret,
+  MIN_CALLBACK_SECRET_LENGTH,
   parseCallbackEvent,
   toCallbackEvent,
   type CallbackEvent,
   type P2PCallbackEvent,
   type TopicCallbackEvent,
   type CallbackHandlerOptions,
+  type CallbackSecretOptions,
 } from './callback-handler.js';
 export type {
   MIMCRestClientOptions,

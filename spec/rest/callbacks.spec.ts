@@ -21,10 +21,13 @@ interface Received {
 async function receiver(onEvent: (event: CallbackEvent) => unknown = () => undefined): Promise<{ server: TestServer; received: Received[]; requests: () => number }> {
   const received: Received[] = [];
   let requests = 0;
-  const handler = createCallbackHandler(async (event, req) => {
-    await onEvent(event);
-    received.push({ path: new URL(req.url ?? '/', 'http://x').pathname, event });
-  });
+  const handler = createCallbackHandler(
+    async (event, req) => {
+      await onEvent(event);
+      received.push({ path: new URL(req.url ?? '/', 'http://x').pathname, event });
+    },
+    { insecureNoVerify: true }, // a local test receiver; authenticity: callback-auth.spec.ts
+  );
   const server = await serve((req: IncomingMessage, res: ServerResponse) => {
     requests++;
     handler(req, res);
@@ -255,7 +258,7 @@ describe('createCallbackHandler', () => {
 
   it('uses a body a framework already read as bytes, and refuses one parsed into numbers', async () => {
     const got: CallbackEvent[] = [];
-    const handler = createCallbackHandler((e) => void got.push(e));
+    const handler = createCallbackHandler((e) => void got.push(e), { insecureNoVerify: true });
     const withBody = (body: unknown) =>
       serve((req, res) => {
         req.resume();
