@@ -28,7 +28,7 @@ async function adminGet(emu: Emulator, path: string): Promise<{ status: number; 
 describe('frames before BIND', () => {
   let emu: Emulator;
   beforeAll(async () => {
-    emu = await startEmulator({ maxPreBindFrameBytes: 4096 });
+    emu = await startEmulator({ maxPreBindFrameBody: 4096 });
   });
   afterAll(async () => {
     await emu.close();
@@ -59,7 +59,7 @@ describe('frames before BIND', () => {
   });
 
   it('rejects an option below the size of a CONN or BIND frame', async () => {
-    await expect(startEmulator({ maxPreBindFrameBytes: 10 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    await expect(startEmulator({ maxPreBindFrameBody: 10 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
   });
 });
 

@@ -186,9 +186,8 @@ describe('retries', () => {
     await restFor(emu).pushP2P({ fromAccount: fresh('bot'), toAccount: fresh('x'), payload: 'never again' });
     await until(() => emu.stats.callbackFailures === 1, 5000, 'first failure');
     expect(emu.pendingCallbacks).toBe(1);
-    const started = Date.now();
+    // The retry waits 60 s, twice the test timeout: close() resolving at all shows it did not wait for it.
     await emu.close();
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(emu.pendingCallbacks).toBe(0);
     expect(rx.requests()).toBe(1);
     await rx.server.close();
