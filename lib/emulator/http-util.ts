@@ -1,6 +1,7 @@
 /** Request reading and the {code, message, data} envelope, shared by the admin, token and REST routes. */
 import type { IncomingMessage } from 'node:http';
 import { parseJsonExact, stringifyExact } from '../protocol/json.js';
+import { parseRequestTarget } from '../rest/node-http.js';
 
 export const MAX_ACCOUNT_LENGTH = 256;
 /** Body cap of the token and admin routes. */
@@ -37,11 +38,9 @@ export function envelope(code: number, message: string, data: unknown): string {
 
 /** The request target as a URL; one that does not parse is a 400 (HTTP status too: nothing could be routed). */
 export function requestUrl(target: string | undefined): URL {
-  try {
-    return new URL(target ?? '/', 'http://emulator.invalid');
-  } catch {
-    throw new HttpError(HttpCode.BAD_REQUEST, 'malformed request target', 400);
-  }
+  const url = parseRequestTarget(target);
+  if (!url) throw new HttpError(HttpCode.BAD_REQUEST, 'malformed request target', 400);
+  return url;
 }
 
 /** The non-empty segments of a path, %-decoded; malformed %-encoding is a 400 (HTTP status too). */

@@ -83,7 +83,15 @@ export class HttpService {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
     server.keepAliveTimeout = 2000;
-    server.on('clientError', (_err, socket) => socket.destroy());
+    // Malformed HTTP still gets an answer (400, or 431 for oversized headers) when the socket can take it.
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    });
     server.listen({ host: this.host, port: this.requestedPort });
     await Promise.race([
       once(server, 'listening'),

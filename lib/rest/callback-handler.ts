@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { parseUint64 } from '../protocol/int64.js';
 import { parseJsonExact } from '../protocol/json.js';
-import { BodyTooLarge, envelopeText, readRequestBody, sendJson } from './node-http.js';
+import { BodyTooLarge, envelopeText, parseRequestTarget, readRequestBody, sendJson } from './node-http.js';
 import type { NodeRequestHandler } from './token-handler.js';
 
 interface CallbackCommon {
@@ -188,12 +188,7 @@ export function callbackSecretVerifier(secret: string, options: CallbackSecretOp
   const expected = digest(checkSecret(secret));
   const param = options.param ?? 'secret';
   return (req) => {
-    let given: string | null;
-    try {
-      given = new URL(req.url ?? '/', 'http://callback.invalid').searchParams.get(param);
-    } catch {
-      return false;
-    }
+    const given = parseRequestTarget(req.url)?.searchParams.get(param) ?? null;
     // Hashing first equalises the lengths; the comparison of the digests is constant-time.
     return given !== null && timingSafeEqual(digest(given), expected);
   };

@@ -1,6 +1,19 @@
 /** Small HTTP helpers: request bodies of the token and callback handlers, capped response bodies of the REST client. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+/**
+ * The request target (`req.url`) as a URL, read as a path: `//x/y` is the path `//x/y`, not a
+ * host `x`. Undefined when it does not parse (the caller answers 400).
+ */
+export function parseRequestTarget(target: string | undefined): URL | undefined {
+  const text = target === undefined || target.length === 0 ? '/' : target;
+  try {
+    return new URL(`http://request.invalid${text.startsWith('/') ? '' : '/'}${text}`);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A request body larger than the cap. */
 export class BodyTooLarge extends Error {}
 

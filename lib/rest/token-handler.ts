@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { parseJsonExact } from '../protocol/json.js';
 import { MIMCRestClient } from './client.js';
-import { BodyTooLarge, envelopeText, readRequestBody, sendJson } from './node-http.js';
+import { BodyTooLarge, envelopeText, parseRequestTarget, readRequestBody, sendJson } from './node-http.js';
 import type { MIMCRestClientOptions } from './types.js';
 
 export interface TokenHandlerOptions {
@@ -58,7 +58,8 @@ function clientFrom(options: TokenHandlerOptions): MIMCRestClient {
 
 /** The account asked for: `?account=` / `?appAccount=`, or a JSON body `{"appAccount"}` / `{"account"}`. */
 async function requestedAccount(req: IncomingMessage, maxBodyBytes: number): Promise<unknown> {
-  const url = new URL(req.url ?? '/', 'http://token-handler.invalid');
+  const url = parseRequestTarget(req.url);
+  if (!url) throw new Refusal(400, 'malformed request target');
   const fromQuery = url.searchParams.get('appAccount') ?? url.searchParams.get('account');
   if (req.method === 'GET') return fromQuery ?? undefined;
   let body: { raw: Buffer } | { parsed: unknown };
