@@ -425,9 +425,9 @@ export async function runHttpFuzz(options: HttpFuzzOptions): Promise<HttpFuzzRes
       } catch (err) {
         problem(`case ${index} (${c.target} ${c.method} ${c.path.slice(0, 120)}, ${c.what}): no answer: ${(err as Error).message}`);
       }
-      result.cases++;
-      if (result.cases % healthEvery === 0) await health();
-      if (options.onProgress && result.cases % progressEvery === 0) options.onProgress(result.cases, options.cases);
+      const done = ++result.cases;
+      if (options.onProgress && done % progressEvery === 0) options.onProgress(done, options.cases);
+      if (done % healthEvery === 0) await health();
     }
   };
   try {
