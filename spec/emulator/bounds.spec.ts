@@ -2,7 +2,7 @@
  * Bounded emulator state (issue 17, item 2): what a hostile peer or a careless operator can make
  * the emulator hold is capped by an option, and what is refused or dropped is counted.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { pino } from 'pino';
 import { startEmulator, type Emulator } from '../../lib/emulator/index.js';
@@ -142,6 +142,38 @@ describe('malformed %-encoding in a path', () => {
     const res = await fetch(`${emu.restUrl}${path}`);
     expect(res.status).toBe(400);
     expect(((await res.json()) as Record<string, unknown>).code).toBe(400);
+  });
+});
+
+describe('odd request targets and malformed HTTP (found by the HTTP fuzzer)', () => {
+  let emu: Emulator;
+  beforeAll(async () => {
+    emu = await startEmulator();
+  });
+  afterAll(async () => {
+    await emu.close();
+  });
+
+  /** Writes raw bytes to the HTTP port; resolves with the status line of the answer ('' when none). */
+  function raw(text: string): Promise<string> {
+    return new Promise((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port: Number(new URL(emu.restUrl).port) });
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(answer.split('\r\n')[0] ?? ''));
+      socket.end(text);
+    });
+  }
+
+  it("'//x/admin/stats' is routed as the path it is (404), not as host 'x' + path '/admin/stats'", async () => {
+    expect(await raw('GET //x/admin/stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n')).toBe('HTTP/1.1 404 Not Found');
+    expect(await raw('GET //%C0%AF$$m HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 4\d\d /);
+  });
+
+  it('malformed HTTP gets 400 Bad Request', async () => {
+    expect(await raw('GARBAGE\r\n\r\n')).toBe('HTTP/1.1 400 Bad Request');
+    expect(await raw('POST /api/push/p2p/ HTTP/1.1\r\nhost: x\r\ncontent-length: nope\r\n\r\n')).toBe('HTTP/1.1 400 Bad Request');
   });
 });
 

@@ -139,3 +139,26 @@ describe('createTokenHandler', () => {
     expect(() => createTokenHandler({})).toThrow(MIMCError);
   });
 });
+
+describe('createTokenHandler request targets (found by the HTTP fuzzer)', () => {
+  it("a target starting with '//' is a path, not a host: never a 500", async () => {
+    const { request } = await import('node:http');
+    const port = Number(new URL(server.url).port);
+    const statusOf = (path: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const body = JSON.stringify({ appAccount: 'someone' });
+        const req = request({ host: '127.0.0.1', port, method: 'POST', path, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.end(body);
+      });
+    for (const path of ['//%C0%AF$$m', '//%2F/x', '//host:99999/p', '//[::1']) {
+      const status = await statusOf(path);
+      expect(status).toBeGreaterThanOrEqual(400);
+      expect(status).toBeLessThan(500);
+    }
+  });
+});
