@@ -144,7 +144,7 @@ describe('uctopic REST API', () => {
 
 describe('UC bookkeeping at scale', () => {
   it('fans one message out to 10 000 joined members, one list each, in one process', () => {
-    const store = new Store({ appId: 1n, appKey: 'k', appSecret: 's', appPackage: 'p' } as never, 60_000, 100);
+    const store = new Store({ appId: 1n, appKey: 'k', appSecret: 's', appPackage: 'p' } as never, 60_000, 100, { maxAccounts: 100_000, stats: { accounts: 0, accountsRefused: 0 } });
     const groups = new UnlimitedGroups(1n);
     const owner = store.account('owner');
     const g = groups.create(owner, 'stadium');
