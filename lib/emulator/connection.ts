@@ -424,6 +424,7 @@ export class Connection implements ClientPeer {
     const appId = this.core.app.appId;
     switch (uc.type) {
       case UcType.PING:
+        this.core.stats.ucPings++;
         this.sendUc(UcType.PONG, encodeUcPing(decodeUcPing(uc.payload)), false, uc.packetId);
         return;
       case UcType.JOIN:

@@ -47,6 +47,8 @@ export class EmulatorCore implements FaultTarget {
   readonly stats: EmulatorStats = {
     accounts: 0,
     accountsRefused: 0,
+    unlimitedGroups: 0,
+    ucPings: 0,
     preBindFramesRefused: 0,
     connections: 0,
     bound: 0,
@@ -74,7 +76,7 @@ export class EmulatorCore implements FaultTarget {
   ) {
     this.store = new Store(options.app, options.tokenTtlMs, options.offlineStoreLimit, { maxAccounts: options.maxAccounts, stats: this.stats });
     this.history = new History(options.historyLimit);
-    this.unlimited = new UnlimitedGroups(options.app.appId);
+    this.unlimited = new UnlimitedGroups(options.app.appId, { maxGroups: options.maxUnlimitedGroups, storedPerGroup: options.unlimitedGroupStoreLimit, stats: this.stats });
     this.callbacks = new CallbackDispatcher(
       { instant: options.callbackUrl, offline: options.offlineCallbackUrl },
       {

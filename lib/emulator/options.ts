@@ -38,6 +38,8 @@ export interface ResolvedOptions {
   maxAccounts: number;
   callbackMaxInFlight: number;
   callbackMaxQueued: number;
+  maxUnlimitedGroups: number;
+  unlimitedGroupStoreLimit: number;
 }
 
 /** Largest frame body before BIND: a CONN or BIND frame is a few hundred bytes. */
@@ -121,5 +123,7 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     maxAccounts: integer('maxAccounts', options.maxAccounts, DEFAULT_MAX_ACCOUNTS, 1),
     callbackMaxInFlight: integer('callbackMaxInFlight', options.callbackMaxInFlight, 64, 1, 65_536),
     callbackMaxQueued: integer('callbackMaxQueued', options.callbackMaxQueued, 10_000, 0),
+    maxUnlimitedGroups: integer('maxUnlimitedGroups', options.maxUnlimitedGroups, 10_000, 1),
+    unlimitedGroupStoreLimit: integer('unlimitedGroupStoreLimit', options.unlimitedGroupStoreLimit, 10_000, 1),
   };
 }

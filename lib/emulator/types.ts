@@ -69,6 +69,10 @@ export interface EmulatorOptions {
    * beyond it is dropped and counted in `callbacksDropped`. Default 10 000.
    */
   callbackMaxQueued?: number;
+  /** Extension: most unlimited groups at once; creating one more is HTTP 429 / ERR_LIMIT_REACHED. Default 10 000. */
+  maxUnlimitedGroups?: number;
+  /** Extension: stored messages kept per unlimited group (the oldest go first; a member behind them skips them). Default 10 000. */
+  unlimitedGroupStoreLimit?: number;
 }
 
 export interface EmulatorApp {
@@ -113,6 +117,10 @@ export interface EmulatorStats {
   callbacksAbandoned: number;
   /** Extension: callback events dropped because `callbackMaxQueued` events were already waiting. */
   callbacksDropped: number;
+  /** Extension: unlimited groups existing right now. */
+  unlimitedGroups: number;
+  /** Extension: UC keep-alive pings answered. */
+  ucPings: number;
 }
 
 export interface EmulatorFaults {

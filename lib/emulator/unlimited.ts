@@ -7,13 +7,18 @@
  */
 import { UcType, encodeUcGroupRequest, encodeUcMessageList, type UcMessage } from '../protocol/uc.js';
 import type { GroupRef, UserRef } from '../protocol/proto-fields.js';
+import { MIMCError, ErrorCode } from '../errors.js';
 import { randomBigId, type Account } from './store.js';
+import type { EmulatorStats } from './types.js';
 
 /** Messages of one MESSAGE_LIST, as the server's P2P lists. */
 export const UC_LIST_SIZE = 100;
 
-/** Stored messages kept per group; the oldest go first (a member behind them skips them). */
+/** Stored messages kept per group by default; the oldest go first (a member behind them skips them). */
 export const UC_MAX_STORED_PER_GROUP = 10_000;
+
+/** Unlimited groups at once by default. */
+export const UC_MAX_GROUPS = 10_000;
 
 /** UC answer codes (JOIN_RESP / QUIT_RESP `code`, PACKET_ACK `code`). */
 export const UcCode = { OK: 0, BAD_REQUEST: 400, FORBIDDEN: 403, NOT_FOUND: 404 } as const;
@@ -59,7 +64,11 @@ export class UnlimitedGroups {
 
   constructor(
     private readonly appId: bigint,
-    private readonly maxStoredPerGroup: number = UC_MAX_STORED_PER_GROUP,
+    private readonly limits: { maxGroups: number; storedPerGroup: number; stats: Pick<EmulatorStats, 'unlimitedGroups'> } = {
+      maxGroups: UC_MAX_GROUPS,
+      storedPerGroup: UC_MAX_STORED_PER_GROUP,
+      stats: { unlimitedGroups: 0 },
+    },
   ) {}
 
   get size(): number {
@@ -70,11 +79,16 @@ export class UnlimitedGroups {
     return this.groups.get(topicId);
   }
 
+  /** Throws ERR_LIMIT_REACHED when `maxUnlimitedGroups` groups exist. */
   create(owner: Account, name: string): UcGroup {
+    if (this.groups.size >= this.limits.maxGroups) {
+      throw new MIMCError(ErrorCode.LIMIT_REACHED, `the emulator keeps at most ${this.limits.maxGroups} unlimited groups (option maxUnlimitedGroups)`);
+    }
     let topicId = randomBigId();
     while (this.groups.has(topicId)) topicId = randomBigId();
     const group: UcGroup = { topicId, name, owner, createdAt: Date.now(), members: new Map(), online: new Map(), stored: [] };
     this.groups.set(topicId, group);
+    this.limits.stats.unlimitedGroups = this.groups.size;
     return group;
   }
 
@@ -93,6 +107,7 @@ export class UnlimitedGroups {
   /** Dismisses `group`: every joined connection gets DISMISS; nothing of it remains. */
   dismiss(group: UcGroup): void {
     this.groups.delete(group.topicId);
+    this.limits.stats.unlimitedGroups = this.groups.size;
     const payload = encodeUcGroupRequest(this.ref(group));
     for (const peer of group.online.keys()) {
       this.byPeer.get(peer)?.delete(group);
@@ -165,7 +180,7 @@ export class UnlimitedGroups {
     };
     if (delivered.isStore) {
       group.stored.push({ sequence, message: delivered, senderUuid: who.account.uuid, senderResource: who.resource });
-      if (group.stored.length > this.maxStoredPerGroup) group.stored.shift();
+      if (group.stored.length > this.limits.storedPerGroup) group.stored.shift();
       for (const other of group.online.keys()) this.pump(other, group);
     } else {
       for (const other of group.online.keys()) {

@@ -203,6 +203,8 @@ describe('callbacks to a receiver that never answers', () => {
     return {
       accounts: 0,
       accountsRefused: 0,
+      unlimitedGroups: 0,
+      ucPings: 0,
       preBindFramesRefused: 0,
       connections: 0,
       bound: 0,

@@ -142,6 +142,40 @@ describe('uctopic REST API', () => {
   });
 });
 
+describe('UC bounds', () => {
+  it('caps the number of groups: REST answers 429, the emulator API throws ERR_LIMIT_REACHED', async () => {
+    const small = await startEmulator({ maxUnlimitedGroups: 2 });
+    try {
+      const rest = new MIMCRestClient({ appId: small.app.appId, appKey: small.app.appKey, appSecret: small.app.appSecret, baseUrl: small.restUrl });
+      const first = await rest.createUnlimitedGroup('alice', 'one');
+      small.createUnlimitedGroup('alice');
+      expect(small.stats.unlimitedGroups).toBe(2);
+      await expect(rest.createUnlimitedGroup('alice', 'three')).rejects.toMatchObject({ code: ErrorCode.HTTP_ERROR, details: { code: 429 } });
+      expect(() => small.createUnlimitedGroup('alice')).toThrow(expect.objectContaining({ code: ErrorCode.LIMIT_REACHED }));
+      expect(small.dismissUnlimitedGroup(first)).toBe(true);
+      expect(small.stats.unlimitedGroups).toBe(1);
+      await rest.createUnlimitedGroup('alice', 'after a dismiss');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('keeps at most unlimitedGroupStoreLimit stored messages per group', async () => {
+    const small = await startEmulator({ unlimitedGroupStoreLimit: 3 });
+    try {
+      const c = await loginRaw(small, 'alice', 'res');
+      clients.push(c);
+      const topicId = small.createUnlimitedGroup('alice');
+      c.sendUc(UcType.JOIN, encodeUcGroupRequest({ appId: small.app.appId, topicId }));
+      await c.nextUc(UcType.JOIN_RESP);
+      for (let i = 0; i < 5; i++) await c.nextAck(c.sendUcMessage(topicId, `m${i}`));
+      expect(small.unlimitedGroupStats(topicId)).toMatchObject({ stored: 3 });
+    } finally {
+      await small.close();
+    }
+  });
+});
+
 describe('UC bookkeeping at scale', () => {
   it('fans one message out to 10 000 joined members, one list each, in one process', () => {
     const store = new Store({ appId: 1n, appKey: 'k', appSecret: 's', appPackage: 'p' } as never, 60_000, 100, { maxAccounts: 100_000, stats: { accounts: 0, accountsRefused: 0 } });

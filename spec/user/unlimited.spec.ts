@@ -153,6 +153,18 @@ describe('unlimited groups', () => {
     await expect(alice.user.joinUnlimitedGroup(emulator.createUnlimitedGroup('bob'))).rejects.toMatchObject({ code: ErrorCode.SEND_TIMEOUT });
   });
 
+  it('pings while a group is joined, listing the groups, and stops when none is', async () => {
+    const alice = await ucUser('alice', { unlimitedGroupPingIntervalMs: 20 });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(emulator.stats.ucPings).toBe(0); // no group yet: no UC keep-alive
+    const topicId = await alice.user.createUnlimitedGroup('');
+    await until(() => emulator.stats.ucPings >= 2, 5000, 'UC pings');
+    await alice.user.quitUnlimitedGroup(topicId);
+    const after = emulator.stats.ucPings;
+    await new Promise((r) => setTimeout(r, 80));
+    expect(emulator.stats.ucPings).toBeLessThanOrEqual(after + 1); // one may have been in flight
+  });
+
   it('token expiry and a kick: groups are joined again after the new login, or dropped by logout', async () => {
     const alice = await ucUser('alice');
     const bob = await ucUser('bob');
