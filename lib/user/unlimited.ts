@@ -206,6 +206,9 @@ export class UnlimitedGroups {
       const timer = setTimeout(() => {
         if (!this.requests.delete(packetId)) return;
         this.host.counters.timedOut += 1;
+        // a group never confirmed is not kept: the rejected join must mean "not joined"
+        const group = this.groups.get(topicId);
+        if (type === UcType.JOIN && group && !group.joined) this.forget(group);
         reject(new MIMCError(ErrorCode.SEND_TIMEOUT, `no answer to UC ${REQUEST_NAME[type]} within ${ms} ms`, { details: { packetId, topicId: topicId.toString() } }));
       }, ms);
       const request: Request = { type, topicId, written: false, timer, resolve, reject };

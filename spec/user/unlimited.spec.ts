@@ -151,6 +151,7 @@ describe('unlimited groups', () => {
     emulator.faults.dropAcks(false);
     emulator.faults.stall(true, 'alice');
     await expect(alice.user.joinUnlimitedGroup(emulator.createUnlimitedGroup('bob'))).rejects.toMatchObject({ code: ErrorCode.SEND_TIMEOUT });
+    expect(alice.user.unlimitedGroups()).toEqual([topicId]); // the unanswered join left nothing behind
   });
 
   it('pings while a group is joined, listing the groups, and stops when none is', async () => {
