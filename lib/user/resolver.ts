@@ -1,4 +1,5 @@
 import { MIMCError, ErrorCode } from '../errors.js';
+import { readTextCapped } from './http-body.js';
 
 /** The real MIMC resolver (GSLB). */
 export const DEFAULT_RESOLVER_URL = 'http://resolver.msg.xiaomi.net/gslb/';
@@ -34,7 +35,7 @@ export async function resolveFrontends(
     const timeout = AbortSignal.timeout(timeoutMs);
     const response = await fetch(url, { signal: signal ? AbortSignal.any([timeout, signal]) : timeout });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    body = await response.json();
+    body = JSON.parse(await readTextCapped(response, 'resolver'));
   } catch (err) {
     throw new MIMCError(ErrorCode.RESOLVER_FAILED, `resolver request to ${url.origin}${url.pathname} failed`, { cause: err });
   }

@@ -2,6 +2,7 @@ import { inspect } from 'node:util';
 import { MIMCError, ErrorCode, upstreamMessage } from '../errors.js';
 import { parseJsonExact } from '../protocol/json.js';
 import { parseJsonUint64, parseUint64 } from '../protocol/int64.js';
+import { readTextCapped } from './http-body.js';
 import type { Token } from './types.js';
 
 /** The real token service. */
@@ -124,7 +125,12 @@ export class HttpTokenFetcher implements Token {
     } catch (err) {
       throw new MIMCError(ErrorCode.TOKEN_FETCH_FAILED, `token request to ${this.url} failed`, { cause: err });
     }
-    const text = await response.text();
+    let text: string;
+    try {
+      text = await readTextCapped(response, 'token service');
+    } catch (err) {
+      throw new MIMCError(ErrorCode.TOKEN_FETCH_FAILED, `token answer from ${this.url} could not be read`, { cause: err });
+    }
     if (!response.ok) {
       throw new MIMCError(ErrorCode.TOKEN_FETCH_FAILED, `token service answered HTTP ${response.status}`, {
         details: { status: response.status },

@@ -1,12 +1,10 @@
 import { MIMCError, ErrorCode } from '../errors.js';
 import { parseJsonExact } from '../protocol/json.js';
 import { parseUint64 } from '../protocol/int64.js';
+import { readTextCapped } from './http-body.js';
 
 /** Where the MIMC REST API lives (create and dismiss of unlimited groups go there, with the user's token). */
 export const DEFAULT_REST_URL = 'https://mimc.chat.xiaomi.net';
-
-/** Largest answer read from the uctopic API: its answers are a few hundred bytes. */
-const MAX_ANSWER_BYTES = 64 * 1024;
 
 /**
  * One call of MIMC's uctopic REST API with a user token. Success is `code` 200 and `message`
@@ -24,12 +22,12 @@ async function uctopicCall(baseUrl: string, method: 'POST' | 'DELETE', token: st
       ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
       signal: AbortSignal.timeout(timeoutMs),
     });
-    text = await res.text();
+    text = await readTextCapped(res, `uctopic ${method}`);
   } catch (err) {
+    if (MIMCError.is(err)) throw err;
     const timedOut = err instanceof Error && err.name === 'TimeoutError';
     throw new MIMCError(timedOut ? ErrorCode.HTTP_TIMEOUT : ErrorCode.HTTP_ERROR, `uctopic ${method} failed`, { cause: err });
   }
-  if (text.length > MAX_ANSWER_BYTES) throw new MIMCError(ErrorCode.HTTP_ERROR, `uctopic ${method} answer over ${MAX_ANSWER_BYTES} bytes`);
   let envelope: unknown;
   try {
     envelope = parseJsonExact(text);
