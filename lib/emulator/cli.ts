@@ -20,6 +20,9 @@ const USAGE = `Usage: mimc-emulator [options]
                          offline message callback URL (default: --callback-url)
   --callback-retry-delays-ms <a,b,c>
                          delays before each callback retry (default 5000,30000,300000)
+  --max-frame-body <bytes>, --max-pre-bind-frame-body <bytes>, --max-accounts <n>,
+  --max-unlimited-groups <n>, --callback-max-in-flight <n>, --callback-max-queued <n>
+                         the bounds of lib/emulator/README.md (defaults there)
   --verbose              debug logging on stderr
   --help                 this text`;
 
@@ -28,6 +31,16 @@ function integer(name: string, value: string | undefined): number | undefined {
   if (!/^[0-9]+$/.test(value)) throw new Error(`--${name} must be a non-negative integer`);
   return Number(value);
 }
+
+/** Numeric bounds settable from the command line: flag → option. */
+const BOUND_FLAGS = {
+  'max-frame-body': 'maxFrameBody',
+  'max-pre-bind-frame-body': 'maxPreBindFrameBody',
+  'max-accounts': 'maxAccounts',
+  'max-unlimited-groups': 'maxUnlimitedGroups',
+  'callback-max-in-flight': 'callbackMaxInFlight',
+  'callback-max-queued': 'callbackMaxQueued',
+} as const satisfies Record<string, keyof EmulatorOptions>;
 
 function print(line: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -46,6 +59,7 @@ async function main(): Promise<void> {
       'callback-url': { type: 'string' },
       'offline-callback-url': { type: 'string' },
       'callback-retry-delays-ms': { type: 'string' },
+      ...Object.fromEntries(Object.keys(BOUND_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -73,6 +87,12 @@ async function main(): Promise<void> {
   const delays = values['callback-retry-delays-ms'];
   if (delays !== undefined) {
     options.callbackRetryDelaysMs = delays === '' ? [] : delays.split(',').map((d) => integer('callback-retry-delays-ms', d.trim())!);
+  }
+
+  for (const [flag, option] of Object.entries(BOUND_FLAGS)) {
+    const raw: unknown = (values as Record<string, unknown>)[flag];
+    const value = integer(flag, typeof raw === 'string' ? raw : undefined);
+    if (value !== undefined) options[option] = value;
   }
 
   const emulator = await startEmulator(options);

@@ -41,6 +41,26 @@ it('starts, serves tokens with the given credentials, and exits 0 on SIGTERM', a
   }
 }, 20_000);
 
+it('takes the bounds as flags: --max-accounts 1 refuses a second account', async () => {
+  const child = spawn(process.execPath, ['--import', tsNode, cli, '--max-accounts', '1', '--max-unlimited-groups', '5'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  try {
+    const iterator = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const listening = JSON.parse((await iterator.next()).value as string) as Record<string, string>;
+    const app = JSON.parse((await iterator.next()).value as string) as Record<string, string>;
+    const token = (account: string) =>
+      fetch(listening.tokenUrl!, { method: 'POST', body: `{"appId":${app.appId},"appKey":"${app.appKey}","appSecret":"${app.appSecret}","appAccount":"${account}"}` });
+    expect((await token('first')).status).toBe(200);
+    expect((await token('second')).status).toBe(429);
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
 it('refuses unknown flags with a usage message and exit code 1', async () => {
   const child = spawn(process.execPath, ['--import', tsNode, cli, '--bogus'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
   let stderr = '';
