@@ -1,3 +1,5 @@
+import { toJsonSafe } from './json-safe.js';
+
 /**
  * Every error the SDK produces is a MIMCError with a stable `code`, so callers can
  * branch on `err.code` instead of parsing messages.
@@ -83,6 +85,14 @@ export class MIMCError extends Error {
     this.name = 'MIMCError';
     this.code = code;
     this.details = options?.details;
+  }
+
+  /**
+   * What JSON.stringify writes: name, code, message and details (64-bit values as decimal
+   * strings). Never the cause, which may hold anything an upstream service said.
+   */
+  toJSON(): { name: string; code: ErrorCode; message: string; details?: unknown } {
+    return { name: this.name, code: this.code, message: this.message, ...(this.details === undefined ? {} : { details: toJsonSafe(this.details) }) };
   }
 
   /** True for any MIMCError, even one created by another copy of this package. */

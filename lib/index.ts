@@ -35,4 +35,5 @@ export type {
   UCMessage,
 } from './user/types.js';
 export { MIMCError, ErrorCode } from './errors.js';
+export { toJsonSafe } from './json-safe.js';
 export * from './rest/index.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
+import { withJsonSafe } from '../json-safe.js';
 import { PacketType, PushStatus } from '../protocol/constants.js';
 import type { MimcPacket, PacketList } from '../protocol/packets.js';
 import { SequenceWindow } from './dedup.js';
@@ -304,7 +305,7 @@ export class IncomingPipeline {
         this.host.counters.deadLettered += entries.length;
         this.host.log.error({ kind: batch.kind, messages: entries.length, attempts: attempt, code: error.code }, 'dead-lettered a batch after its last attempt');
         this.complete(entries);
-        this.host.onDeadLetter({ ...batch, attempts: attempt, error } as DeadLetter);
+        this.host.onDeadLetter(withJsonSafe({ ...batch, attempts: attempt, error } as DeadLetter));
         this.advanceAcks();
         return;
       }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
+import { withJsonSafe } from '../json-safe.js';
 import { PacketType } from '../protocol/constants.js';
 import { parseUint64 } from '../protocol/int64.js';
 import {
@@ -581,7 +582,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     try {
       let minSequence: bigint | undefined;
       for (const p of list.packets) if (p.sequence !== undefined && (minSequence === undefined || p.sequence < minSequence)) minSequence = p.sequence;
-      wanted = await this.messageDelegate?.handlePullNotification?.({ minSequence, maxSequence: list.maxSequence, count: list.packets.length });
+      wanted = await this.messageDelegate?.handlePullNotification?.(withJsonSafe({ minSequence, maxSequence: list.maxSequence, count: list.packets.length }));
     } catch (err) {
       this.log.error({ delegate: 'handlePullNotification', err: describeError(err) }, 'delegate threw');
     }

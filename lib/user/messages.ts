@@ -1,4 +1,5 @@
 import { decodeP2PMessage, decodeP2TMessage, type MimcPacket, type P2PMessage as P2PBody, type P2TMessage as P2TBody } from '../protocol/packets.js';
+import { withJsonSafe } from '../json-safe.js';
 import type { P2PMessage, P2TMessage, UCMessage } from './types.js';
 
 /** An incoming message as yielded by `MCUser.messages()`. */
@@ -21,10 +22,10 @@ function commonFields(packet: MimcPacket, m: P2PBody | P2TBody) {
 
 export function toP2PMessage(packet: MimcPacket): P2PMessage {
   const m = decodeP2PMessage(packet.payload ?? new Uint8Array(0));
-  return { ...commonFields(packet, m), toAccount: m.to.appAccount };
+  return withJsonSafe({ ...commonFields(packet, m), toAccount: m.to.appAccount });
 }
 
 export function toP2TMessage(packet: MimcPacket): P2TMessage {
   const m = decodeP2TMessage(packet.payload ?? new Uint8Array(0));
-  return { ...commonFields(packet, m), topicId: m.to.topicId };
+  return withJsonSafe({ ...commonFields(packet, m), topicId: m.to.topicId });
 }

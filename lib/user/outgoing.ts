@@ -2,6 +2,7 @@ import { MIMCError, ErrorCode } from '../errors.js';
 import { PacketType } from '../protocol/constants.js';
 import { encodeP2PMessage, encodeP2TMessage, type MimcPacket, type PacketAck } from '../protocol/packets.js';
 import { UC_MAX_PAYLOAD_BYTES, UcType, encodeUcMessage, encodeUcPacket } from '../protocol/uc.js';
+import { withJsonSafe } from '../json-safe.js';
 import type { IdGenerator } from './ids.js';
 import type { UserMetrics } from './metrics.js';
 import { PendingTable } from './pending.js';
@@ -153,14 +154,14 @@ export class OutgoingMessages {
     const counters = this.host.counters;
     counters.acked += 1;
     counters.observeAckLatency(Date.now() - entry.sentAt);
-    const serverAck: ServerAck = {
+    const serverAck: ServerAck = withJsonSafe({
       packetId: ack.packetId,
       sequence: ack.sequence,
       timestamp: Number(ack.timestamp),
       errorMsg: ack.errorMsg,
       code: ack.code ?? 0,
       ...(ack.convIndex === undefined ? {} : { convIndex: ack.convIndex }),
-    };
+    });
     const refused = serverAck.errorMsg !== '' || serverAck.code !== 0;
     if (refused) counters.rejected += 1;
     this.notifyIfEmpty();
@@ -237,8 +238,8 @@ export class OutgoingMessages {
     };
     this.host.onSendTimeout(
       entry.kind === 'p2t' || entry.kind === 'uc'
-        ? { kind: entry.kind, message: { ...base, topicId: entry.topicId } }
-        : { kind: 'p2p', message: { ...base, toAccount: entry.toAccount } },
+        ? { kind: entry.kind, message: withJsonSafe({ ...base, topicId: entry.topicId }) }
+        : { kind: 'p2p', message: withJsonSafe({ ...base, toAccount: entry.toAccount }) },
     );
     entry.waiter?.reject(reason);
   }

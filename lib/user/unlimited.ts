@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
+import { withJsonSafe } from '../json-safe.js';
 import { PacketType } from '../protocol/constants.js';
 import type { GroupRef } from '../protocol/proto-fields.js';
 import {
@@ -347,7 +348,7 @@ function notJoined(topicId: bigint): MIMCError {
 }
 
 export function toUCMessage(m: UcMessage, topicId: bigint): UCMessage {
-  return {
+  return withJsonSafe({
     packetId: m.packetId ?? '',
     sequence: m.sequence ?? 0n,
     timestamp: Number(m.timestamp ?? 0n),
@@ -357,5 +358,5 @@ export function toUCMessage(m: UcMessage, topicId: bigint): UCMessage {
     payload: m.payload,
     bizType: m.bizType ?? '',
     isStore: m.isStore ?? false,
-  };
+  });
 }

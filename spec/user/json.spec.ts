@@ -63,9 +63,10 @@ describe('JSON.stringify of SDK values', () => {
   });
 
   it('send timeouts, dead letters (with their error), metrics and health', async () => {
-    const alice = makeUser(emulator, 'alice', { sendTimeoutMs: 50 });
+    const alice = makeUser(emulator, 'alice');
+    const carol = makeUser(emulator, 'carol', { sendTimeoutMs: 100 });
     const timeouts: SendTimeout[] = [];
-    alice.user.on('sendTimeout', (t) => void timeouts.push(t));
+    carol.user.on('sendTimeout', (t) => void timeouts.push(t));
     const letters: DeadLetter[] = [];
     const bob = makeUser(emulator, 'bob', {
       handlerRetry: { maxAttempts: 1 },
@@ -76,7 +77,7 @@ describe('JSON.stringify of SDK values', () => {
         handleDeadLetter: (letter) => void letters.push(letter),
       },
     });
-    await Promise.all([alice.user.login(), bob.user.login()]);
+    await Promise.all([alice.user.login(), bob.user.login(), carol.user.login()]);
 
     await alice.user.sendMessageAndWait('bob', text('to the dead letters'));
     await until(() => letters.length === 1);
@@ -86,17 +87,35 @@ describe('JSON.stringify of SDK values', () => {
     expect((letter.messages as Array<Record<string, unknown>>)[0]).toMatchObject({ sequence: letters[0]!.messages[0]!.sequence.toString(), payload: base64(text('to the dead letters')) });
 
     emulator.faults.dropAcks(true);
-    const topicId = emulator.createTopic('alice', ['bob']);
-    alice.user.sendGroupMessage(topicId, text('lost'));
+    const topicId = emulator.createTopic('carol', ['bob']);
+    carol.user.sendGroupMessage(topicId, text('lost'));
     await until(() => timeouts.length === 1);
     expect(roundTrip(timeouts[0])).toMatchObject({ kind: 'p2t', message: { topicId: topicId.toString(), sequence: '0', payload: base64(text('lost')) } });
 
-    expect(roundTrip(alice.user.metrics())).toEqual(alice.user.metrics());
-    expect(roundTrip(alice.user.health())).toEqual(alice.user.health());
+    expect(roundTrip(carol.user.metrics())).toEqual(carol.user.metrics());
+    expect(roundTrip(carol.user.health())).toEqual(carol.user.health());
   });
 
   it('a MIMCError writes its name, code, message and details (64-bit values as strings), never its cause', () => {
     const err = new MIMCError(ErrorCode.UC_REFUSED, 'refused', { cause: new Error('secret-ish upstream text'), details: { topicId: 2n ** 63n, code: 403 } });
     expect(roundTrip(err)).toEqual({ name: 'MIMCError', code: ErrorCode.UC_REFUSED, message: 'refused', details: { topicId: (2n ** 63n).toString(), code: 403 } });
+  });
+});
+
+describe('toJsonSafe', () => {
+  it('converts deeply, honours toJSON, writes Buffers as base64 and cycles as "[Circular]"', async () => {
+    const { toJsonSafe } = await import('../../lib/index.js');
+    const cyclic: Record<string, unknown> = { id: 1n };
+    cyclic.self = cyclic;
+    expect(toJsonSafe({ a: [2n ** 64n - 1n, Buffer.from('xyz')], at: new Date(0), n: 1, s: 's', u: undefined, nil: null, cyclic })).toEqual({
+      a: ['18446744073709551615', 'eHl6'],
+      at: '1970-01-01T00:00:00.000Z',
+      n: 1,
+      s: 's',
+      u: undefined,
+      nil: null,
+      cyclic: { id: '1', self: '[Circular]' },
+    });
+    expect(toJsonSafe(5n)).toBe('5');
   });
 });
