@@ -27,6 +27,8 @@ export const ErrorCode = {
   RESOLVER_FAILED: 'ERR_RESOLVER_FAILED',
   /** The server refused the login (BIND). */
   LOGIN_REJECTED: 'ERR_LOGIN_REJECTED',
+  /** Reconnecting stopped: `reconnect.maxAttempts` failed attempts, or the strategy returned null (`cause`: the last error). */
+  RETRIES_EXHAUSTED: 'ERR_RETRIES_EXHAUSTED',
   /** Login did not complete in time. */
   LOGIN_TIMEOUT: 'ERR_LOGIN_TIMEOUT',
   /** No server ack arrived within the send timeout. */

@@ -25,6 +25,7 @@ export type {
   ConnectionState,
   AckMode,
   ReconnectOptions,
+  ReconnectingEvent,
   MCUserOptions,
   HealthSnapshot,
   CloseReport,

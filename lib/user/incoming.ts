@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { withJsonSafe } from '../json-safe.js';
+import { backoffDelay } from './backoff.js';
 import { PacketType, PushStatus } from '../protocol/constants.js';
 import type { MimcPacket, PacketList } from '../protocol/packets.js';
 import { SequenceWindow } from './dedup.js';
@@ -355,8 +356,7 @@ export class IncomingPipeline {
   }
 
   private retryDelay(attempt: number): number {
-    const { minDelayMs, maxDelayMs, factor } = this.settings.retry;
-    return Math.min(maxDelayMs, minDelayMs * factor ** (attempt - 1));
+    return backoffDelay(this.settings.retry, attempt);
   }
 
   /** Resolves true after `ms`, false if interrupted (pause, reset, destroy). */

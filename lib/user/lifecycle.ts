@@ -10,7 +10,7 @@ import { resolveFrontends, type FrontendAddress } from './resolver.js';
 import { LoginRejectedError, Session } from './session.js';
 import { parseTokenJson, type TokenInfo } from './token.js';
 import type { UserInfoStore } from './user-info-store.js';
-import type { ConnectionState, HealthSnapshot } from './types.js';
+import type { ConnectionState, HealthSnapshot, ReconnectingEvent } from './types.js';
 
 export interface StatusChange {
   isOnline: boolean;
@@ -36,6 +36,8 @@ export interface LifecycleHost {
   onPacket(packet: MimcPacket, session: Session): void;
   onStateChange(next: ConnectionState, previous: ConnectionState): void;
   reportStatus(change: StatusChange): void;
+  /** A retry was scheduled after a failed attempt. */
+  onReconnecting(event: ReconnectingEvent): void;
 }
 
 export interface Identity {
@@ -64,6 +66,23 @@ function isRetryable(err: unknown): boolean {
 }
 
 const NETWORK_ERROR = 'NETWORK_ERROR';
+
+/** Longest delay a Node timer takes (about 24.8 days). */
+const MAX_TIMER_MS = 0x7fffffff;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted || ms <= 0) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
 type LoginWaiter = { resolve(): void; reject(err: MIMCError): void };
 
@@ -197,31 +216,38 @@ export class ConnectionLifecycle {
   // ---- connect loop ---------------------------------------------------------------------------
 
   private async connectLoop(life: AbortSignal): Promise<void> {
-    const r = this.settings.reconnect;
     while (!life.aborted) {
       let session: Session;
       // p-retry may reject on abort after an attempt already bound a session: close that one too
       let established: Session | undefined;
+      // set when the strategy or maxAttempts ends the retries: what the give-up reports
+      const plan: { stop: MIMCError | null } = { stop: null };
       try {
         session = await pRetry(async () => (established = await this.attempt(life)), {
           retries: Number.POSITIVE_INFINITY,
-          factor: r.factor,
-          minTimeout: r.minDelayMs,
-          maxTimeout: r.maxDelayMs,
-          randomize: r.jitter,
+          // p-retry runs the loop and the abort; the wait is ours (onFailedAttempt), as the strategy says
+          minTimeout: 0,
           signal: life,
-          shouldRetry: ({ error }) => !life.aborted && isRetryable(error),
-          onFailedAttempt: ({ error, attemptNumber }) => {
+          shouldRetry: ({ error }) => !life.aborted && plan.stop === null && isRetryable(error),
+          onFailedAttempt: async ({ error, attemptNumber }) => {
             this.attemptsSinceOnline += 1;
             this.noteError(error);
             if (life.aborted) return;
             this.host.log.warn({ code: this.lastErrorRecord?.code, attempt: attemptNumber, reason: error.message }, 'login attempt failed');
             this.setState('reconnecting');
+            if (!isRetryable(error)) return;
+            const delayMs = this.retryDelay(error as MIMCError);
+            if (typeof delayMs !== 'number') {
+              plan.stop = delayMs;
+              return;
+            }
+            this.host.onReconnecting({ attempt: this.attemptsSinceOnline, delayMs, error: error as MIMCError });
+            await sleep(delayMs, life);
           },
         });
       } catch (err) {
         established?.close();
-        if (!life.aborted) this.giveUp(err);
+        if (!life.aborted) this.giveUp(plan.stop ?? err);
         return;
       }
       if (life.aborted) {
@@ -233,6 +259,26 @@ export class ConnectionLifecycle {
       this.sessionUp(session);
       await ended;
     }
+  }
+
+  /** The wait before the next attempt after a retryable failure, or the error that ends the retries. */
+  private retryDelay(error: MIMCError): number | MIMCError {
+    const r = this.settings.reconnect;
+    const attempts = this.attemptsSinceOnline;
+    const exhausted = (why: string, cause: unknown = error) =>
+      new MIMCError(ErrorCode.RETRIES_EXHAUSTED, `gave up reconnecting after ${attempts} failed attempts: ${why}`, { cause, details: { attempts } });
+    if (attempts >= r.maxAttempts) return exhausted('reconnect.maxAttempts reached');
+    let delay: number | null;
+    try {
+      delay = r.delay(attempts, error);
+    } catch (err) {
+      return exhausted('reconnect.strategy threw', err);
+    }
+    if (delay === null) return exhausted('reconnect.strategy returned null');
+    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
+      return exhausted('reconnect.strategy returned no delay', new MIMCError(ErrorCode.INVALID_ARGUMENT, 'reconnect.strategy must return a delay in ms (>= 0) or null', { cause: error }));
+    }
+    return Math.min(delay, MAX_TIMER_MS);
   }
 
   /** One login attempt: token (when missing or stale), frontends, then connect + bind. */
@@ -353,6 +399,16 @@ export class ConnectionLifecycle {
     this.sessionEnded = null;
     if (!this.life) {
       this.setState('offline'); // logout, destroy or a kick ended the wish to be online
+    } else if (!this.settings.reconnect.enabled) {
+      // automatic reconnect is off: the app decides when to log in again
+      if (error) this.noteError(error);
+      this.host.log.warn({ code: error?.code, reason: error?.message }, 'connection lost; reconnect is disabled');
+      this.life.abort();
+      this.life = null;
+      this.setState('offline');
+      if (error?.code !== ErrorCode.KICKED) {
+        this.host.reportStatus({ isOnline: false, errorType: NETWORK_ERROR, errorReason: NETWORK_ERROR, errorDescription: error?.message ?? NETWORK_ERROR });
+      }
     } else {
       if (error) this.noteError(error);
       this.host.log.warn({ code: error?.code, reason: error?.message }, 'connection lost');

@@ -36,6 +36,7 @@ import type {
   MessageHandlerDelegate,
   P2PMessage,
   P2TMessage,
+  ReconnectingEvent,
   SendAndWaitOptions,
   SendOptions,
   ServerAck,
@@ -60,6 +61,8 @@ export interface MCUserEventMap {
   deadLetter: [DeadLetter];
   statusChange: [StatusChange];
   stateChange: [state: ConnectionState, previous: ConnectionState];
+  /** A login or reconnect attempt failed and the next one is scheduled (see `reconnect` options). */
+  reconnecting: [ReconnectingEvent];
 }
 
 /**
@@ -134,6 +137,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
           this.safeEmit('stateChange', next, previous);
         },
         reportStatus: (change) => this.reportStatus(change),
+        onReconnecting: (event) => this.safeEmit('reconnecting', event),
       },
       generateResource(),
     );

@@ -4,6 +4,7 @@ import type { BindOptions } from '../protocol/packets.js';
 import type { IncomingSettings } from './incoming.js';
 import { DEFAULT_REST_URL } from './uc-rest.js';
 import { DEFAULT_RESOLVER_URL, parseAddress, type FrontendAddress } from './resolver.js';
+import { backoffDelay } from './backoff.js';
 import type { AckMode, MCUserOptions, ReconnectOptions } from './types.js';
 
 /** Every MCUser option with its default applied and its type checked. */
@@ -18,12 +19,20 @@ export interface Settings {
   maxFrameBody: number;
   resolverUrl: string;
   frontend: FrontendAddress | undefined;
-  reconnect: Required<ReconnectOptions>;
+  reconnect: ReconnectSettings;
   incoming: IncomingSettings;
   bind: Readonly<BindOptions>;
   restUrl: string;
   maxUnlimitedGroups: number;
   unlimitedGroupPingIntervalMs: number;
+}
+
+/** Reconnect options resolved: the delay after each failed attempt (null: give up). */
+export interface ReconnectSettings {
+  enabled: boolean;
+  maxAttempts: number;
+  /** The user's strategy, or the backoff built from min/max/factor/jitter. */
+  delay(attempt: number, lastError: MIMCError): number | null;
 }
 
 /** The server's largest list: what one deprecated `maxQueuedDeliveries` stood for. */
@@ -44,12 +53,7 @@ export function resolveSettings(options: MCUserOptions): Settings {
     maxFrameBody: positive(options.maxFrameBody, DEFAULT_MAX_FRAME_BODY, 'maxFrameBody'),
     resolverUrl: options.resolverUrl ?? DEFAULT_RESOLVER_URL,
     frontend: typeof frontend === 'string' ? parseAddress(frontend) : frontend,
-    reconnect: {
-      minDelayMs: positive(options.reconnect?.minDelayMs, 200, 'reconnect.minDelayMs'),
-      maxDelayMs: positive(options.reconnect?.maxDelayMs, 10_000, 'reconnect.maxDelayMs'),
-      factor: positive(options.reconnect?.factor, 2, 'reconnect.factor'),
-      jitter: options.reconnect?.jitter ?? true,
-    },
+    reconnect: resolveReconnect(options.reconnect ?? {}),
     incoming: {
       ackMode: checkAckMode(options.ackMode),
       dedupWindow: positive(options.dedupWindow, 10_000, 'dedupWindow'),
@@ -74,8 +78,27 @@ export function resolveSettings(options: MCUserOptions): Settings {
   };
 }
 
-function flag(value: boolean | undefined, name: string): boolean {
-  if (value === undefined) return false;
+function resolveReconnect(r: ReconnectOptions): ReconnectSettings {
+  const backoff = {
+    minDelayMs: positive(r.minDelayMs, 200, 'reconnect.minDelayMs'),
+    maxDelayMs: positive(r.maxDelayMs, 10_000, 'reconnect.maxDelayMs'),
+    factor: positive(r.factor, 2, 'reconnect.factor'),
+  };
+  const jitter = flag(r.jitter, 'reconnect.jitter', true);
+  const maxAttempts = r.maxAttempts ?? Number.POSITIVE_INFINITY;
+  if (maxAttempts !== Number.POSITIVE_INFINITY && (!Number.isInteger(maxAttempts) || maxAttempts < 1)) {
+    throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'reconnect.maxAttempts must be a positive integer');
+  }
+  if (r.strategy !== undefined && typeof r.strategy !== 'function') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'reconnect.strategy must be a function');
+  return {
+    enabled: flag(r.enabled, 'reconnect.enabled', true),
+    maxAttempts,
+    delay: r.strategy ?? ((attempt) => backoffDelay(backoff, attempt, jitter ? 1 + Math.random() : 1)),
+  };
+}
+
+function flag(value: boolean | undefined, name: string, fallback = false): boolean {
+  if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, `${name} must be a boolean`);
   return value;
 }

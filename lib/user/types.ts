@@ -160,6 +160,12 @@ export type ConnectionState = 'offline' | 'connecting' | 'binding' | 'online' | 
 /** Who decides when an incoming list is acknowledged to the server. */
 export type AckMode = 'after-handler' | 'before-handler';
 
+/**
+ * How lost connections and failed login attempts are retried. By default every failure is
+ * retried forever (until `logout()`, `destroy()`, a kick, or `login({ timeoutMs })` for the
+ * first login), with an exponential backoff: min × factor^(n−1), times 1 + Math.random() with
+ * jitter, capped at max. After a lost connection the first attempt is made at once.
+ */
 export interface ReconnectOptions {
   /** First retry delay (default 200 ms). */
   minDelayMs?: number;
@@ -169,6 +175,34 @@ export interface ReconnectOptions {
   factor?: number;
   /** Multiply each delay by a random factor in [1, 2) (default true). */
   jitter?: boolean;
+  /**
+   * Give up after this many failed attempts in a row (counted since the user was last online;
+   * default: never). `login()` then rejects with ERR_RETRIES_EXHAUSTED (the last error as its
+   * `cause`); during a reconnect the user goes offline and the status change says so.
+   */
+  maxAttempts?: number;
+  /**
+   * Replaces the backoff: called after failed attempt `attempt` (1, 2, …) with its error,
+   * returns the delay in ms before the next attempt, or null to give up as `maxAttempts` does.
+   * Only retryable errors reach it (a refused token or login gives up at once).
+   */
+  strategy?: (attempt: number, lastError: MIMCError) => number | null;
+  /**
+   * false: a lost connection is not re-established; the user goes offline (status change
+   * `NETWORK_ERROR`) and the app decides when to call `login()` again. The first login still
+   * retries as configured. Default true.
+   */
+  enabled?: boolean;
+}
+
+/** A retry was scheduled (the `reconnecting` event): after failed attempt `attempt`, the next one in `delayMs`. */
+export interface ReconnectingEvent {
+  /** Failed attempts in a row since the user was last online (1 after the first failure). */
+  attempt: number;
+  /** Wait before the next attempt. */
+  delayMs: number;
+  /** Why attempt `attempt` failed. */
+  error: MIMCError;
 }
 
 export interface MCUserOptions {
