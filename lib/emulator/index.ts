@@ -147,6 +147,10 @@ class EmulatorImpl implements Emulator {
     })();
     return this.closing;
   }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
 
 /** Starts the frontend and HTTP listeners; resolves once both listen. */

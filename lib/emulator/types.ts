@@ -187,6 +187,8 @@ export interface Emulator {
   readonly pendingCallbacks: number;
   /** Releases every socket, server and timer (pending callback retries included). Idempotent. */
   close(): Promise<void>;
+  /** Closes the emulator (`close()`), for `await using emulator = await startEmulator()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** One bound resource of an account, as `Emulator.onlineSessions` reports it. */

@@ -301,7 +301,7 @@ export class MIMCRestClient {
     const failure = (err: unknown, status?: number): MIMCError => {
       if (options.signal?.aborted) return new MIMCError(ErrorCode.ABORTED, `${spec.method} ${spec.path} aborted`, { cause: options.signal.reason });
       if (timeout.aborted) {
-        return new MIMCError(ErrorCode.HTTP_TIMEOUT, `${spec.method} ${spec.path} got no answer within ${timeoutMs} ms`, { details: { ...where, timeoutMs } });
+        return new MIMCError(ErrorCode.HTTP_TIMEOUT, `${spec.method} ${spec.path} got no answer within ${timeoutMs} ms`, { cause: err, details: { ...where, timeoutMs } });
       }
       return new MIMCError(ErrorCode.HTTP_ERROR, `${spec.method} ${spec.path} failed: ${err instanceof Error ? err.message : String(err)}`, {
         cause: err,
@@ -320,6 +320,7 @@ export class MIMCRestClient {
     } catch (err) {
       if (err instanceof ResponseTooLarge) {
         throw new MIMCError(ErrorCode.HTTP_TOO_LARGE, `${spec.method} ${spec.path} answered more than ${err.limit} bytes`, {
+          cause: err,
           details: { ...where, status: response.status, limit: err.limit, ...(err.contentLength === undefined ? {} : { contentLength: err.contentLength }) },
         });
       }

@@ -72,7 +72,7 @@ export class FrameConnection {
         );
       };
       const onTimeout = () => fail(new MIMCError(ErrorCode.CONNECTION_LOST, `connect to ${options.host}:${options.port} timed out`));
-      const onAbort = () => fail(new MIMCError(ErrorCode.ABORTED, 'connect aborted'));
+      const onAbort = () => fail(new MIMCError(ErrorCode.ABORTED, 'connect aborted', { cause: signal?.reason }));
       const timer = setTimeout(onTimeout, options.connectTimeoutMs);
       const cleanup = () => {
         clearTimeout(timer);

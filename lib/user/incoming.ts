@@ -191,9 +191,20 @@ export class IncomingPipeline {
     this.backoff?.abort();
     const active = this.active;
     if (!active) return;
+    // a reset (destroy, an aborted logout) ends the wait too: no timer outlives the user
+    const generation = this.generation.signal;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([active, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    let stop: (() => void) | undefined;
+    await Promise.race([
+      active,
+      new Promise<void>((resolve) => {
+        stop = () => resolve();
+        timer = setTimeout(stop, timeoutMs);
+        generation.addEventListener('abort', stop, { once: true });
+      }),
+    ]);
     clearTimeout(timer);
+    if (stop) generation.removeEventListener('abort', stop);
   }
 
   /**

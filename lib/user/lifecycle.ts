@@ -106,6 +106,8 @@ export class ConnectionLifecycle {
   private everOnline = false;
   private attemptsSinceOnline = 0;
   private lastErrorRecord: HealthSnapshot['lastError'] = null;
+  /** The error behind `lastErrorRecord`: the `cause` of a login timeout. */
+  private lastErrorObject: Error | null = null;
 
   constructor(
     private readonly identity: Identity,
@@ -168,12 +170,12 @@ export class ConnectionLifecycle {
         if (this.loginWaiters.size === 0 && this.current !== 'online') this.stop();
       };
       const onAbort = () => {
-        finish(new MIMCError(ErrorCode.ABORTED, 'login aborted'));
+        finish(new MIMCError(ErrorCode.ABORTED, 'login aborted', { cause: signal?.reason }));
         abandonIfAlone();
       };
       const timer = setTimeout(() => {
-        const lastError = this.lastErrorRecord;
-        finish(new MIMCError(ErrorCode.LOGIN_TIMEOUT, `not online within ${timeoutMs} ms`, { details: { lastError: lastError?.code } }));
+        const lastError = this.lastErrorObject ?? undefined;
+        finish(new MIMCError(ErrorCode.LOGIN_TIMEOUT, `not online within ${timeoutMs} ms`, { cause: lastError, details: { lastError: this.lastErrorRecord?.code } }));
         abandonIfAlone();
       }, timeoutMs);
       if (signal?.aborted) return onAbort();
@@ -210,6 +212,7 @@ export class ConnectionLifecycle {
   }
 
   noteError(error: Error): void {
+    this.lastErrorObject = error;
     this.lastErrorRecord = { code: MIMCError.is(error) ? error.code : 'ERR_UNKNOWN', message: error.message, at: Date.now() };
   }
 

@@ -293,9 +293,15 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
    * Lets a handler call in progress finish (its acks go out first), unbinds (waiting for the
    * server's answer at most `loginTimeoutMs`) and goes offline. Nothing is written after the
    * UBND. Messages still awaiting an ack are reported as timed out; a later `login()` is allowed.
+   * Aborting `signal` stops waiting: the user is destroyed at once (every promise settled, no
+   * later login) and logout() rejects with ERR_ABORTED, the abort reason as its `cause`.
    */
-  async logout(): Promise<void> {
+  async logout(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.state === 'closed') return;
+    await this.abortable(options.signal, 'logout', () => this.unbindAndGoOffline());
+  }
+
+  private async unbindAndGoOffline(): Promise<void> {
     const wasOnline = this.isOnline;
     const session = this.lifecycle.stop(new MIMCError(ErrorCode.CLOSED, 'logged out'));
     await Promise.all([this.incoming.quiesce(this.settings.loginTimeoutMs), this.unlimited.quiesce(this.settings.loginTimeoutMs)]);
@@ -326,17 +332,45 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   /**
    * Graceful shutdown: refuses new sends, waits up to `drainTimeoutMs` (default 5 000) for the
    * acks of messages already sent, then logs out and releases everything like `destroy()`.
-   * Messages still unacknowledged at the deadline are reported as timeouts.
+   * Messages still unacknowledged at the deadline are reported as timeouts. Aborting `signal`
+   * stops waiting: the user is destroyed at once and close() rejects with ERR_ABORTED.
    */
-  async close(options: { drainTimeoutMs?: number } = {}): Promise<CloseReport> {
+  async close(options: { drainTimeoutMs?: number; signal?: AbortSignal } = {}): Promise<CloseReport> {
     if (this.state === 'closed') return { acked: 0, timedOut: 0 };
     this.accepting = false;
     const ackedBefore = this.counters.acked;
     const timedOutBefore = this.counters.timedOut;
-    if (this.lifecycle.wantsOnline) await this.outgoing.drained(options.drainTimeoutMs ?? 5_000);
-    await this.logout();
+    await this.abortable(options.signal, 'close', async () => {
+      if (this.lifecycle.wantsOnline) await this.outgoing.drained(options.drainTimeoutMs ?? 5_000);
+      await this.unbindAndGoOffline();
+    });
     this.destroy();
     return { acked: this.counters.acked - ackedBefore, timedOut: this.counters.timedOut - timedOutBefore };
+  }
+
+  /** `close()` with its defaults, for `await using user = new MCUser(…)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /**
+   * Runs a graceful step; an abort of `signal` destroys the user, which ends every wait of the
+   * step (unbind, handler quiesce, drain) and settles every promise, then rejects with ERR_ABORTED.
+   */
+  private async abortable(signal: AbortSignal | undefined, what: string, step: () => Promise<void>): Promise<void> {
+    const aborted = () => new MIMCError(ErrorCode.ABORTED, `${what} aborted: the user was destroyed`, { cause: signal?.reason });
+    if (signal?.aborted) {
+      this.destroy();
+      throw aborted();
+    }
+    const onAbort = () => this.destroy();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await step();
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (signal?.aborted) throw aborted();
   }
 
   /**

@@ -123,9 +123,9 @@ export class OutgoingMessages {
   sendAndWait(to: Destination, payload: Uint8Array, options: SendAndWaitOptions): Promise<ServerAck> {
     return new Promise<ServerAck>((resolve, reject) => {
       const signal = options.signal;
-      if (signal?.aborted) return reject(new MIMCError(ErrorCode.ABORTED, 'send aborted'));
+      if (signal?.aborted) return reject(new MIMCError(ErrorCode.ABORTED, 'send aborted', { cause: signal.reason }));
       let done = false;
-      const onAbort = () => settle(() => reject(new MIMCError(ErrorCode.ABORTED, 'stopped waiting for the ack')));
+      const onAbort = () => settle(() => reject(new MIMCError(ErrorCode.ABORTED, 'stopped waiting for the ack', { cause: signal?.reason })));
       const settle = (fn: () => void) => {
         if (done) return;
         done = true;

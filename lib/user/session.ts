@@ -109,7 +109,7 @@ export class Session implements FrameSink {
       session,
       signal,
     );
-    const onAbort = () => session.close(new MIMCError(ErrorCode.ABORTED, 'login aborted'));
+    const onAbort = () => session.close(new MIMCError(ErrorCode.ABORTED, 'login aborted', { cause: signal.reason }));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       await new Promise<void>((resolve, reject) => {
