@@ -1,12 +1,13 @@
 /**
  * mimc-node demo: starts the embedded MIMC emulator, logs in alice and bob, exchanges P2P and
- * group messages with server acks, then logs carol in to receive what was stored for her, and
- * finally opens an unlimited group (a live room without a member cap) for all three.
+ * group messages with server acks, then logs carol in to receive what was stored for her, opens
+ * an unlimited group (a live room without a member cap) for all three, and finally shows the two
+ * failures a backend must handle: a send that gets no ack in time, and a kick by another login.
  *
  *   npm run demo              readable transcript
  *   npm run demo -- --verbose also the SDK's pino logs (secrets and payloads are redacted)
  */
-import { MCUser, createLogger, type P2PMessage, type P2TMessage, type ServerAck, type UCMessage } from '../lib/index.js';
+import { MCUser, createLogger, type MCUserOptions, type P2PMessage, type P2TMessage, type ServerAck, type UCMessage } from '../lib/index.js';
 import { startEmulator, type Emulator } from '../lib/emulator/index.js';
 
 const verbose = process.argv.includes('--verbose');
@@ -22,8 +23,9 @@ function say(line: string): void {
 const received = new Map<string, number>();
 const countReceived = (account: string, n: number) => received.set(account, (received.get(account) ?? 0) + n);
 
-function makeUser(emulator: Emulator, account: string): MCUser {
+function makeUser(emulator: Emulator, account: string, options: Partial<MCUserOptions> = {}): MCUser {
   const user = new MCUser({
+    ...options,
     appId: emulator.app.appId,
     appAccount: account,
     resolverUrl: emulator.resolverUrl,
@@ -53,7 +55,7 @@ function makeUser(emulator: Emulator, account: string): MCUser {
       handleUnlimitedGroupDismissed: (topicId: bigint) => say(`${account.padEnd(5)} sees live room ${topicId} dismissed`),
       handleServerAck: (ack: ServerAck) =>
         say(`${account.padEnd(5)} ack ${ack.packetId} seq ${ack.sequence}${ack.errorMsg ? ` error: ${ack.errorMsg}` : ''}`),
-      handleSendMessageTimeout: (m) => say(`${account.padEnd(5)} timeout for ${m.packetId}`),
+      handleSendMessageTimeout: (m) => say(`${account.padEnd(5)} no ack in time for ${m.packetId} ("${decoder.decode(m.payload)}"), it may still have arrived`),
     },
   });
   return user;
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
   const alice = makeUser(emulator, 'alice');
   const bob = makeUser(emulator, 'bob');
   const carol = makeUser(emulator, 'carol');
+  const dave = makeUser(emulator, 'dave', { sendTimeoutMs: 300 }); // a short ack deadline, for the timeout below
   try {
     await Promise.all([alice.login(), bob.login()]);
     say(`alice uuid ${alice.uuid}, bob uuid ${bob.uuid} (exact 64-bit ids)`);
@@ -93,8 +96,23 @@ async function main(): Promise<void> {
     await waitFor(() => (received.get('bob:uc') ?? 0) >= 1 && (received.get('carol:uc') ?? 0) >= 1);
     await alice.dismissUnlimitedGroup(room);
     await waitFor(() => bob.unlimitedGroups().length === 0 && carol.unlimitedGroups().length === 0);
+
+    // A send timeout: the server swallows acks, so dave's message ends in his timeout callback.
+    await dave.login();
+    emulator.faults.dropAcks(true);
+    say('server drops acks for a moment');
+    const timedOut = new Promise((resolve) => dave.once('sendTimeout', resolve));
+    dave.sendMessage('alice', text('Is anyone there?'));
+    await timedOut;
+    emulator.faults.dropAcks(false);
+
+    // A kick: another login took bob's account and resource; bob reports "multi-login" and stays offline.
+    const kicked = new Promise((resolve) => bob.once('statusChange', resolve));
+    emulator.faults.kick('bob');
+    await kicked;
+    say(`bob is ${bob.state}: a kicked user does not reconnect by itself`);
   } finally {
-    await Promise.all([alice.logout(), bob.logout(), carol.logout()]);
+    await Promise.all([alice.logout(), bob.logout(), carol.logout(), dave.logout()]);
     await emulator.close();
   }
   say('all users logged out, emulator closed');

@@ -152,6 +152,8 @@ function json(outcome: Outcome): Record<string, unknown> {
 it('the demo', async () => {
   const plain = await run('npm', ['run', 'demo', '--silent']);
   expectOk(plain);
+  expect(plain.stdout).toMatch(/dave +no ack in time for \S+ \("Is anyone there\?"\)/);
+  expect(plain.stdout).toMatch(/bob +is offline \(multi-login\)/);
   const verbose = await run('npm', ['run', 'demo', '--silent', '--', '--verbose']);
   expectOk(verbose);
 });
