@@ -101,6 +101,11 @@ export function loadSnapshot(): { loadAvg1m: number; freeMemGiB: number } {
   return { loadAvg1m: round(loadavg()[0]!, 2), freeMemGiB: round(freemem() / 1024 ** 3, 1) };
 }
 
+/** os.loadavg() rounded: the 1-, 5- and 15-minute load averages. */
+export function loadAverages(): number[] {
+  return loadavg().map((x) => round(x, 2));
+}
+
 /** CPU seconds (user + system) used by a process: ours from process.cpuUsage, a child's from /proc. */
 export function cpuSecondsOf(pid?: number): number | null {
   if (pid === undefined) {
@@ -133,9 +138,10 @@ export class CpuMeter {
 
   /**
    * clientCpu and emulatorCpu are fractions of one core (1.0 = one core busy the whole time);
-   * cpuSeconds is the CPU time of both processes together.
+   * cpuSeconds is the CPU time of both processes together; clientCpuSeconds that of this process
+   * alone (unrounded).
    */
-  stop(): { wallSeconds: number; clientCpu: number; emulatorCpu: number | null; cpuSeconds: number } {
+  stop(): { wallSeconds: number; clientCpu: number; emulatorCpu: number | null; cpuSeconds: number; clientCpuSeconds: number } {
     const wall = (performance.now() - this.wall0) / 1000;
     const self = cpuSecondsOf()! - this.self0;
     const childNow = this.childPid === undefined ? null : cpuSecondsOf(this.childPid);
@@ -145,6 +151,7 @@ export class CpuMeter {
       clientCpu: round(self / wall, 2),
       emulatorCpu: child === null ? null : round(child / wall, 2),
       cpuSeconds: round(self + (child ?? 0), 3),
+      clientCpuSeconds: self,
     };
   }
 }

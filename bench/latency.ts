@@ -7,8 +7,10 @@
  *   saturation: a window of `window` messages in flight, refilled as messages complete.
  *
  *   node --import ./scripts/ts-node-register.mjs bench/latency.ts \
- *     [--samples 2000] [--seconds 3] [--window 1000] [--payload 100] [--emulator-process | --both]
+ *     [--samples 2000] [--seconds 3] [--window 1000] [--payload 100] [--emulator-process | --both] [--no-relay]
  *
+ * Before each run the raw TCP relay of bench/relay.ts sends as many messages one at a time
+ * (same frame sizes and process layout, no protocol): each run carries ratioToRelay.
  * Prints one JSON object; latencies are in milliseconds.
  */
 import { parseArgs } from 'node:util';
@@ -18,17 +20,20 @@ import {
   CpuMeter,
   benchPhase,
   isMain,
+  loadAverages,
   loadSnapshot,
   machineInfo,
   makeUser,
   num,
   openEmulator,
   percentiles,
+  round,
   runMain,
   type EmulatorMode,
   type MachineInfo,
   type Percentiles,
 } from './common.js';
+import { runRelayLatency, type RelayLatencyRun } from './relay.js';
 
 export interface LatencyOptions {
   /** Measured messages at light load. Default 2000 (after 200 unmeasured). */
@@ -41,6 +46,8 @@ export interface LatencyOptions {
   payloadBytes?: number;
   /** Where the emulator runs. Default ['in-process']. */
   modes?: EmulatorMode[];
+  /** Run the raw TCP relay baseline (bench/relay.ts) one message at a time too. Default true. */
+  relay?: boolean;
 }
 
 export interface LatencyPhase {
@@ -61,12 +68,19 @@ export interface LatencyRun {
   payloadBytes: number;
   light: LatencyPhase;
   saturation: LatencyPhase & { window: number };
+  /** The raw TCP relay one message at a time, same samples, frame sizes and process layout, run just before. */
+  relay: RelayLatencyRun | null;
+  /** light p50 divided by the relay's p50 (ack and delivery). */
+  ratioToRelay: { ackP50: number; deliveryP50: number } | null;
 }
 
 export interface LatencyResult {
   benchmark: 'latency';
   date: string;
   machine: MachineInfo;
+  /** os.loadavg() (1, 5, 15 min) at the start and at the end. */
+  loadAvgBefore: number[];
+  loadAvgAfter: number[];
   runs: LatencyRun[];
 }
 
@@ -191,6 +205,12 @@ function windowed(tracker: Tracker, window: number, seconds: number): Promise<vo
 }
 
 async function runOne(mode: EmulatorMode, opts: Required<LatencyOptions>): Promise<LatencyRun> {
+  let relay: RelayLatencyRun | null = null;
+  if (opts.relay) {
+    benchPhase(`relay baseline: ${mode}, ${opts.samples} samples`);
+    relay = await runRelayLatency(mode, opts.samples, opts.payloadBytes);
+    benchPhase(`latency: ${mode} emulator, ${opts.samples} samples`);
+  }
   const emu = await openEmulator(mode);
   let tracker: Tracker | null = null;
   const sender = makeUser(emu, 'lat_sender', { messageDelegate: { handleServerAck: (ack) => tracker?.onAck(ack) } });
@@ -223,7 +243,10 @@ async function runOne(mode: EmulatorMode, opts: Required<LatencyOptions>): Promi
     meter.start();
     await windowed(t, opts.window, opts.seconds);
     const saturation = { window: opts.window, ...phase(t, meter, load) };
-    return { mode, payloadBytes: opts.payloadBytes, light, saturation };
+    const ratioToRelay = relay
+      ? { ackP50: round(light.ackMs.p50 / relay.ackMs.p50, 2), deliveryP50: round(light.deliveryMs.p50 / relay.deliveryMs.p50, 2) }
+      : null;
+    return { mode, payloadBytes: opts.payloadBytes, light, saturation, relay, ratioToRelay };
   } finally {
     tracker = null;
     sender.destroy();
@@ -239,13 +262,15 @@ export async function runLatencyBench(options: LatencyOptions = {}): Promise<Lat
     window: options.window ?? 1000,
     payloadBytes: options.payloadBytes ?? 100,
     modes: options.modes ?? ['in-process'],
+    relay: options.relay ?? true,
   };
+  const loadAvgBefore = loadAverages();
   const runs: LatencyRun[] = [];
   for (const mode of opts.modes) {
     benchPhase(`latency: ${mode} emulator, ${opts.samples} samples`);
     runs.push(await runOne(mode, opts));
   }
-  return { benchmark: 'latency', date: new Date().toISOString(), machine: machineInfo(), runs };
+  return { benchmark: 'latency', date: new Date().toISOString(), machine: machineInfo(), loadAvgBefore, loadAvgAfter: loadAverages(), runs };
 }
 
 export function parseLatencyArgs(argv: string[]): LatencyOptions {
@@ -258,6 +283,7 @@ export function parseLatencyArgs(argv: string[]): LatencyOptions {
       payload: { type: 'string' },
       'emulator-process': { type: 'boolean', default: false },
       both: { type: 'boolean', default: false },
+      'no-relay': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -268,6 +294,7 @@ export function parseLatencyArgs(argv: string[]): LatencyOptions {
   if (values.payload !== undefined) opts.payloadBytes = Math.round(num('payload', values.payload));
   if (values.both) opts.modes = ['in-process', 'child-process'];
   else if (values['emulator-process']) opts.modes = ['child-process'];
+  if (values['no-relay']) opts.relay = false;
   return opts;
 }
 

@@ -8,8 +8,10 @@
  *
  *   node --import ./scripts/ts-node-register.mjs bench/p2p-throughput.ts \
  *     [--seconds 3] [--warmup 1] [--window 1000] [--payload 100] [--pairs 1,4,16] \
- *     [--emulator-process | --both] [--no-store]
+ *     [--emulator-process | --both] [--no-store] [--no-relay]
  *
+ * Before each run the raw TCP relay of bench/relay.ts (same pairs, window, frame sizes and
+ * process layout, no protocol) runs for as long: each run carries its figures and ratioToRelay.
  * --emulator-process runs the emulator in a child process (lib/emulator/cli.ts) so that client
  * and server do not share a core; --both measures in-process and child-process. Prints one JSON object.
  */
@@ -21,6 +23,7 @@ import {
   intList,
   benchPhase,
   isMain,
+  loadAverages,
   loadSnapshot,
   machineInfo,
   makeUser,
@@ -32,6 +35,7 @@ import {
   type EmulatorMode,
   type MachineInfo,
 } from './common.js';
+import { runRelayThroughput, type RelayThroughputRun } from './relay.js';
 
 export interface P2PThroughputOptions {
   /** Sending time of each measured run, in seconds. Default 3. */
@@ -48,6 +52,8 @@ export interface P2PThroughputOptions {
   modes?: EmulatorMode[];
   /** Send with isStore (the SDK's default, stored and paced by sequence acks). Default true. */
   isStore?: boolean;
+  /** Run the raw TCP relay baseline before each run (bench/relay.ts). Default true. */
+  relay?: boolean;
 }
 
 export interface P2PRun {
@@ -83,8 +89,14 @@ export interface P2PRun {
   clientCpu: number;
   /** CPU of the emulator child, in cores; null in-process. */
   emulatorCpu: number | null;
+  /** CPU of this process per acked message, in µs (the SDK users; the emulator too when in-process). */
+  clientCpuUsPerAckedMsg: number;
   loadAvg1mBefore: number;
   loadAvg1mAfter: number;
+  /** The raw TCP relay (bench/relay.ts) with the same pairs, window, frame sizes and process layout, run just before. */
+  relay: RelayThroughputRun | null;
+  /** msgsPerSec / relay.msgsPerSec: the share of the loopback limit reached. */
+  ratioToRelay: number | null;
 }
 
 export interface P2PThroughputResult {
@@ -93,6 +105,9 @@ export interface P2PThroughputResult {
   machine: MachineInfo;
   seconds: number;
   warmupSeconds: number;
+  /** os.loadavg() (1, 5, 15 min) at the start and at the end. */
+  loadAvgBefore: number[];
+  loadAvgAfter: number[];
   runs: P2PRun[];
 }
 
@@ -230,6 +245,12 @@ async function drive(pairs: Pair[], seconds: number, window: number, payload: Ui
 }
 
 async function runOne(mode: EmulatorMode, pairCount: number, opts: Required<P2PThroughputOptions>): Promise<P2PRun> {
+  let relay: RelayThroughputRun | null = null;
+  if (opts.relay) {
+    benchPhase(`relay baseline: ${mode}, ${pairCount} pair(s), ${opts.seconds} s`);
+    relay = await runRelayThroughput({ mode, pairs: pairCount, window: opts.window, payloadBytes: opts.payloadBytes, seconds: opts.seconds, warmupSeconds: opts.warmupSeconds });
+    benchPhase(`p2p throughput: ${mode} emulator, ${pairCount} pair(s), ${opts.seconds} s`);
+  }
   const emu = await openEmulator(mode);
   const pairs = await setUpPairs(emu, pairCount, `tp${pairCount}`);
   try {
@@ -262,8 +283,11 @@ async function runOne(mode: EmulatorMode, pairCount: number, opts: Required<P2PT
       msgsPerCpuSecond: Math.round(completed / cpu.cpuSeconds),
       clientCpu: cpu.clientCpu,
       emulatorCpu: cpu.emulatorCpu,
+      clientCpuUsPerAckedMsg: round((cpu.clientCpuSeconds * 1e6) / Math.max(1, sum((d) => d.acked)), 1),
       loadAvg1mBefore: load0,
       loadAvg1mAfter: loadSnapshot().loadAvg1m,
+      relay,
+      ratioToRelay: relay ? round(msgsPerSec / relay.msgsPerSec, 4) : null,
     };
   } finally {
     for (const p of pairs) {
@@ -283,7 +307,9 @@ export async function runP2PThroughputBench(options: P2PThroughputOptions = {}):
     pairs: options.pairs ?? [1, 4, 16],
     modes: options.modes ?? ['in-process'],
     isStore: options.isStore ?? true,
+    relay: options.relay ?? true,
   };
+  const loadAvgBefore = loadAverages();
   if (opts.window >= 10_000) throw new Error('window must stay below maxPendingMessages (10 000)');
   const runs: P2PRun[] = [];
   for (const mode of opts.modes) {
@@ -292,7 +318,7 @@ export async function runP2PThroughputBench(options: P2PThroughputOptions = {}):
       runs.push(await runOne(mode, pairs, opts));
     }
   }
-  return { benchmark: 'p2p-throughput', date: new Date().toISOString(), machine: machineInfo(), seconds: opts.seconds, warmupSeconds: opts.warmupSeconds, runs };
+  return { benchmark: 'p2p-throughput', date: new Date().toISOString(), machine: machineInfo(), seconds: opts.seconds, warmupSeconds: opts.warmupSeconds, loadAvgBefore, loadAvgAfter: loadAverages(), runs };
 }
 
 export function parseP2PThroughputArgs(argv: string[]): P2PThroughputOptions {
@@ -307,6 +333,7 @@ export function parseP2PThroughputArgs(argv: string[]): P2PThroughputOptions {
       'emulator-process': { type: 'boolean', default: false },
       both: { type: 'boolean', default: false },
       'no-store': { type: 'boolean', default: false },
+      'no-relay': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -319,6 +346,7 @@ export function parseP2PThroughputArgs(argv: string[]): P2PThroughputOptions {
   if (values.both) opts.modes = ['in-process', 'child-process'];
   else if (values['emulator-process']) opts.modes = ['child-process'];
   if (values['no-store']) opts.isStore = false;
+  if (values['no-relay']) opts.relay = false;
   return opts;
 }
 

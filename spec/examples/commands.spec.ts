@@ -221,6 +221,7 @@ it('the benchmarks, small: each prints its JSON on stdout', async () => {
     [...TS, 'bench/emulator.ts', '--connections', '20', '--pairs', '2', '--messages', '20'],
     [...TS, 'bench/p2p-throughput.ts', '--seconds', '0.3', '--warmup', '0.1', '--pairs', '1'],
     [...TS, 'bench/latency.ts', '--samples', '30', '--seconds', '0.3'],
+    [...TS, 'bench/relay.ts', '--seconds', '0.3', '--warmup', '0.1', '--samples', '30'],
     [...TS, 'bench/login.ts', '--sequential', '3', '--storm', '5'],
     [process.execPath, '--expose-gc', ...TS.slice(1), 'bench/memory.ts', '--counts', '10', '--idle', '0.5', '--concurrency', '5'],
     [process.execPath, '--expose-gc', ...TS.slice(1), 'bench/uc-fanout.ts', '--members', '5', '--messages', '3'],
