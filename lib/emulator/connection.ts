@@ -112,8 +112,8 @@ export class Connection implements ClientPeer {
     this.idleTimer = setTimeout(() => this.close(`no inbound bytes for ${idleTimeoutMs} ms`), idleTimeoutMs);
     this.loginTimer = setTimeout(() => this.close(`not bound within ${bindTimeoutMs} ms`), bindTimeoutMs);
     socket.setNoDelay(true);
-    const { compoundBatchSize, maxFrameBody, offlineStoreLimit } = core.options;
-    this.delivery = new DeliveryCursor(compoundBatchSize, maxFrameBody, Buffer.byteLength(core.app.appPackage), offlineStoreLimit);
+    const { compoundBatchSize, maxFrameBody, offlineStoreLimit, maxUnackedBatches } = core.options;
+    this.delivery = new DeliveryCursor(compoundBatchSize, maxFrameBody, Buffer.byteLength(core.app.appPackage), offlineStoreLimit, maxUnackedBatches);
     this.writer = new FrameWriter(socket, core.faultState, core.stats, core.options.maxQueuedBytes, this.log, {
       appAccount: () => this.appAccount,
       overflow: (reason) => this.close(reason),
@@ -561,8 +561,9 @@ export class Connection implements ClientPeer {
 
   /**
    * Sends COMPOUND batches in sequence order: stored messages past the cursor and queued live
-   * ones. At most compoundBatchSize stored messages may be unacknowledged on the wire; beyond
-   * that the batch says status 2 (more waiting) and the rest follows the SEQUENCE_ACK or PULL.
+   * ones. At most compoundBatchSize * maxUnackedBatches stored messages may be unacknowledged on
+   * the wire; beyond that the rest follows the SEQUENCE_ACK or PULL (a batch with more waiting
+   * says status 2).
    * Nothing is sent while the socket is not draining.
    */
   private pump(): void {

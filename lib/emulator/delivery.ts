@@ -3,9 +3,11 @@
  *
  * Stored messages are read from the account's offline store past a cursor; live (isStore=false)
  * messages wait in a small queue. Batches are in sequence order, so a SEQUENCE_ACK of a batch's
- * maxSequence never covers a message that was not sent. At most `batchSize` stored messages may
- * be sent and unacknowledged at once (the window); beyond that the batch reports `more` and the
- * rest waits for an acknowledgement or a PULL.
+ * maxSequence never covers a message that was not sent. At most `batchSize * maxUnackedBatches`
+ * stored messages may be sent and unacknowledged at once (the window, several batches in
+ * flight); beyond that the batch reports `windowFull` and the rest waits for an acknowledgement
+ * (cumulative: it frees everything up to its sequence) or a PULL (which restarts from the
+ * acknowledged point).
  */
 import { deliverableTo, type Account, type Delivery } from './store.js';
 
@@ -27,14 +29,18 @@ export class DeliveryCursor {
   private sentUpTo = 0n;
   private live: Delivery[] = [];
   private readonly byteBudget: number;
+  /** Most stored messages sent and not yet acknowledged. */
+  private readonly window: number;
 
   constructor(
     private readonly batchSize: number,
     maxFrameBody: number,
     private readonly perPacketBytes: number,
     private readonly liveLimit: number,
+    maxUnackedBatches = 1,
   ) {
     this.byteBudget = Math.max(maxFrameBody - COMPOUND_BYTE_MARGIN, 1);
+    this.window = batchSize * maxUnackedBatches;
   }
 
   /** Starts over from the acknowledged point: everything stored above it goes (again). */
@@ -71,7 +77,7 @@ export class DeliveryCursor {
     while (items.length < this.batchSize) {
       const live = this.live[0];
       const takeLive = live !== undefined && (!next || live.sequence < next.delivery.sequence);
-      if (!takeLive && !(next && inflight < this.batchSize)) break;
+      if (!takeLive && !(next && inflight < this.window)) break;
       const candidate = takeLive ? live : next!.delivery;
       const size = candidate.payload.length + candidate.packetId.length + PACKET_OVERHEAD + this.perPacketBytes;
       // Stay under the frame cap clients apply; a single message always goes.
@@ -89,7 +95,7 @@ export class DeliveryCursor {
     }
     if (items.length === 0) return null;
     this.sentUpTo = cursor;
-    return { items, more: next !== null || this.live.length > 0, windowFull: inflight >= this.batchSize && next !== null };
+    return { items, more: next !== null || this.live.length > 0, windowFull: inflight >= this.window && next !== null };
   }
 
   private nextEligible(account: Account, from: number, resource: string): { delivery: Delivery; index: number } | null {

@@ -22,6 +22,7 @@ export interface ResolvedOptions {
   tokenTtlMs: number;
   offlineStoreLimit: number;
   compoundBatchSize: number;
+  maxUnackedBatches: number;
   maxFrameBody: number;
   idleTimeoutMs: number;
   bindTimeoutMs: number;
@@ -107,6 +108,7 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     tokenTtlMs: integer('tokenTtlMs', options.tokenTtlMs, 24 * 60 * 60 * 1000, 1),
     offlineStoreLimit: integer('offlineStoreLimit', options.offlineStoreLimit, 10_000, 1),
     compoundBatchSize: integer('compoundBatchSize', options.compoundBatchSize, 100, 1),
+    maxUnackedBatches: integer('maxUnackedBatches', options.maxUnackedBatches, 4, 1, 1000),
     maxFrameBody: integer('maxFrameBody', options.maxFrameBody, DEFAULT_MAX_FRAME_BODY, 64, 0xffffffff),
     idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs, 60_000, 1, 0x7fffffff),
     bindTimeoutMs: integer('bindTimeoutMs', options.bindTimeoutMs, 10_000, 1, 0x7fffffff),

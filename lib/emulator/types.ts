@@ -19,11 +19,15 @@ export interface EmulatorOptions {
   tokenTtlMs?: number;
   /** Most stored (isStore) messages kept per account; the oldest are dropped and counted. Default 10 000. */
   offlineStoreLimit?: number;
-  /**
-   * Most packets per COMPOUND frame, and also the most stored messages a resource may have
-   * delivered but not yet acknowledged (SEQUENCE_ACK) before delivery waits. Default 100.
-   */
+  /** Most packets per COMPOUND frame. Default 100. */
   compoundBatchSize?: number;
+  /**
+   * Full COMPOUND batches a resource may have delivered but not yet acknowledged (SEQUENCE_ACK):
+   * delivery waits beyond `compoundBatchSize * maxUnackedBatches` unacknowledged stored
+   * messages. Acks are cumulative; a reconnect or PULL redelivers from the acknowledged point.
+   * Default 4 (1 is the stricter pacing of one batch at a time).
+   */
+  maxUnackedBatches?: number;
   /** Largest accepted inbound frame body; default 1 MiB. */
   maxFrameBody?: number;
   /** Close connections that sent nothing for this long; default 60 000 ms. */

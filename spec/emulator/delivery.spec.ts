@@ -24,6 +24,28 @@ describe('DeliveryCursor', () => {
     expect(cursor.next(account, 'r')).toBeNull();
   });
 
+  it('keeps several batches in flight: the window is batchSize * maxUnackedBatches, acks are cumulative', () => {
+    const account = new Account('a', 1n, 100);
+    for (let i = 0; i < 9; i++) account.store.append(message(account));
+    const cursor = new DeliveryCursor(2, 1 << 20, 0, 100, 3);
+    expect(seqs(cursor.next(account, 'r')!.items)).toEqual([1, 2]);
+    expect(seqs(cursor.next(account, 'r')!.items)).toEqual([3, 4]);
+    const third = cursor.next(account, 'r')!;
+    expect(seqs(third.items)).toEqual([5, 6]);
+    expect(third).toMatchObject({ more: true, windowFull: true });
+    expect(cursor.next(account, 'r')).toBeNull();
+    // one ack of the second batch frees two batches at once
+    account.ack('r', 4n);
+    expect(seqs(cursor.next(account, 'r')!.items)).toEqual([7, 8]);
+    expect(cursor.next(account, 'r')).toMatchObject({ more: false, windowFull: false });
+    expect(cursor.next(account, 'r')).toBeNull();
+    // a PULL / reconnect restarts from the acknowledged point, within the same window
+    cursor.restart(account.ackedBy('r'), false);
+    expect(seqs(cursor.next(account, 'r')!.items)).toEqual([5, 6]);
+    expect(seqs(cursor.next(account, 'r')!.items)).toEqual([7, 8]);
+    expect(seqs(cursor.next(account, 'r')!.items)).toEqual([9]);
+  });
+
   it('keeps live messages behind unsent stored ones, so an ack never skips a message', () => {
     const account = new Account('a', 1n, 100);
     for (let i = 0; i < 3; i++) account.store.append(message(account));

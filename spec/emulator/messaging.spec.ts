@@ -215,8 +215,46 @@ describe('offline store', () => {
     }
   });
 
+  it('keeps maxUnackedBatches batches in flight, frees them with one cumulative ack, redelivers from the acked point after a reconnect', async () => {
+    const small = await startEmulator({ compoundBatchSize: 2, maxUnackedBatches: 3 });
+    try {
+      const [a, b] = [fresh('alice'), fresh('bob')];
+      const alice = await login(a, 'ra', small);
+      for (let i = 0; i < 9; i++) await alice.nextAck(alice.sendP2P(b, `m${i}`));
+      const bob = await login(b, 'rb', small);
+      const lists = [await bob.nextCompound(), await bob.nextCompound(), await bob.nextCompound()];
+      const text = (list: (typeof lists)[number]): string[] => innerMessages(list).map((m) => Buffer.from(m.p2p!.payload).toString());
+      expect(lists.map(text)).toEqual([
+        ['m0', 'm1'],
+        ['m2', 'm3'],
+        ['m4', 'm5'],
+      ]);
+      expect(lists.map((l) => l.status)).toEqual([PushStatus.EXCEED_COUNT_LIMIT, PushStatus.EXCEED_COUNT_LIMIT, PushStatus.EXCEED_COUNT_LIMIT]);
+      // the window is full: the server handled a ping, and still nothing more came
+      await bob.ping();
+      expect(bob.take(isCompound)).toEqual([]);
+      // acking the second list frees two batches at once
+      bob.ackList(lists[1]!);
+      const after = [await bob.nextCompound(), await bob.nextCompound()];
+      expect(after.map(text)).toEqual([['m6', 'm7'], ['m8']]);
+      expect(after.map((l) => l.status)).toEqual([PushStatus.EXCEED_COUNT_LIMIT, PushStatus.NORMAL]);
+      bob.close();
+      await bob.closed;
+      // a new connection gets everything above the acknowledged point again, in order
+      const again = await login(b, 'rb', small);
+      const redelivered: string[] = [];
+      while (redelivered.length < 5) {
+        const list = await again.nextCompound();
+        redelivered.push(...text(list));
+      }
+      expect(redelivered).toEqual(['m4', 'm5', 'm6', 'm7', 'm8']);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('answers PULL with the unacknowledged backlog', async () => {
-    const small = await startEmulator({ compoundBatchSize: 2 });
+    const small = await startEmulator({ compoundBatchSize: 2, maxUnackedBatches: 1 });
     try {
       const [a, b] = [fresh('alice'), fresh('bob')];
       const alice = await login(a, 'ra', small);
