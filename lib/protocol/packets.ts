@@ -24,6 +24,7 @@ import {
 import { sealFrame } from './frame.js';
 import { fromLong, toLong } from './int64.js';
 import { derivePayloadKey } from './keys.js';
+import { protoWriter } from './proto-writer.js';
 import { Rc4, rc4 } from './rc4.js';
 import { groupFromProto, groupToProto, has, type GroupRef, type UserRef, optionalString, parse, present, userFromProto, userToProto } from './proto-fields.js';
 
@@ -195,22 +196,12 @@ export function serverHeader(cmd: Cmd, uuid: bigint, resource: string, id: strin
   return { ...clientHeader(cmd, uuid, resource, id), dirFlag };
 }
 
-function encodeHeader(h: ClientHeader): Uint8Array {
-  return ims.ClientHeader.encode(
-    present({
-      chid: h.chid,
-      uuid: toLong(h.uuid, false),
-      server: h.server,
-      resource: h.resource,
-      cmd: h.cmd,
-      subcmd: h.subcmd,
-      id: h.id,
-      dirFlag: h.dirFlag,
-      cipher: h.cipher,
-      errCode: h.errCode,
-      errStr: h.errStr,
-    }) as ims.ClientHeader,
-  ).finish();
+/** Writes `h` at the start of the (reset) shared writer; returns its length, refusing one over the u16 headerLen. */
+function writeHeader(h: ClientHeader): number {
+  protoWriter.reset();
+  protoWriter.header(h);
+  if (protoWriter.pos > 0xffff) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'client header too large');
+  return protoWriter.pos;
 }
 
 export function decodeHeader(bytes: Uint8Array): ClientHeader {
@@ -233,9 +224,7 @@ export function decodeHeader(bytes: Uint8Array): ClientHeader {
 
 /** The protobuf bytes of a ClientHeader; refuses one that does not fit the u16 headerLen of either framing. */
 export function encodeHeaderChecked(header: ClientHeader): Uint8Array {
-  const headerBytes = encodeHeader(header);
-  if (headerBytes.length > 0xffff) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'client header too large');
-  return headerBytes;
+  return protoWriter.copy(0, writeHeader(header));
 }
 
 /**
@@ -244,12 +233,18 @@ export function encodeHeaderChecked(header: ClientHeader): Uint8Array {
  * Then, with a `bodyKey`, encrypts the whole body in place.
  */
 function writeBody(body: Uint8Array, headerBytes: Uint8Array, payload: Uint8Array, payloadKey: Uint8Array | null, bodyKey: Rc4 | null): void {
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  view.setUint16(0, PAYLOAD_TYPE_PROTOBUF);
-  view.setUint16(2, headerBytes.length);
-  view.setUint32(4, payload.length);
+  const headerLength = headerBytes.length;
+  const payloadLength = payload.length;
+  body[0] = PAYLOAD_TYPE_PROTOBUF >>> 8;
+  body[1] = PAYLOAD_TYPE_PROTOBUF & 0xff;
+  body[2] = headerLength >>> 8;
+  body[3] = headerLength & 0xff;
+  body[4] = payloadLength >>> 24;
+  body[5] = (payloadLength >>> 16) & 0xff;
+  body[6] = (payloadLength >>> 8) & 0xff;
+  body[7] = payloadLength & 0xff;
   body.set(headerBytes, BODY_HEADER_LENGTH);
-  const payloadAt = BODY_HEADER_LENGTH + headerBytes.length;
+  const payloadAt = BODY_HEADER_LENGTH + headerLength;
   if (payloadKey) rc4(payloadKey, payload, body.subarray(payloadAt));
   else body.set(payload, payloadAt);
   if (bodyKey) bodyKey.apply(body, body);
@@ -257,24 +252,26 @@ function writeBody(body: Uint8Array, headerBytes: Uint8Array, payload: Uint8Arra
 
 /** Plain body: payloadType | headerLen | payloadLen | header | payload; encrypted in place when a key is given. */
 export function encodeBody(header: ClientHeader, payload: Uint8Array, bodyKey: Rc4 | null): Uint8Array {
-  const headerBytes = encodeHeaderChecked(header);
-  const body = new Uint8Array(BODY_HEADER_LENGTH + headerBytes.length + payload.length);
-  writeBody(body, headerBytes, payload, null, bodyKey);
+  const headerLength = writeHeader(header);
+  const body = new Uint8Array(BODY_HEADER_LENGTH + headerLength + payload.length);
+  writeBody(body, protoWriter.buf.subarray(0, headerLength), payload, null, bodyKey);
   return body;
 }
 
-/** A whole frame laid out in one buffer: no intermediate body or encrypted payload is allocated. */
-function layoutFrame(header: ClientHeader, payload: Uint8Array, payloadKey: Uint8Array | null, bodyKey: Rc4 | null): Uint8Array {
-  const headerBytes = encodeHeaderChecked(header);
-  const bodyLength = BODY_HEADER_LENGTH + headerBytes.length + payload.length;
+/**
+ * A whole frame laid out in one buffer, the only allocation: the header is at the start of the
+ * shared writer (`headerLength` bytes), the payload is `payload` (which may follow it there).
+ */
+function layoutFrame(headerLength: number, payload: Uint8Array, payloadKey: Uint8Array | null, bodyKey: Rc4 | null): Uint8Array {
+  const bodyLength = BODY_HEADER_LENGTH + headerLength + payload.length;
   const frame = new Uint8Array(HEAD_LENGTH + bodyLength + CHECKSUM_LENGTH);
-  writeBody(frame.subarray(HEAD_LENGTH, HEAD_LENGTH + bodyLength), headerBytes, payload, payloadKey, bodyKey);
+  writeBody(frame.subarray(HEAD_LENGTH, HEAD_LENGTH + bodyLength), protoWriter.buf.subarray(0, headerLength), payload, payloadKey, bodyKey);
   return sealFrame(frame);
 }
 
 /** A complete frame carrying `header` and `payload`. */
 export function encodeV6Frame(header: ClientHeader, payload: Uint8Array, bodyKey: Rc4 | null): Uint8Array {
-  return layoutFrame(header, payload, null, bodyKey);
+  return layoutFrame(writeHeader(header), payload, null, bodyKey);
 }
 
 /**
@@ -422,19 +419,6 @@ export function decodeP2TMessage(bytes: Uint8Array): P2TMessage {
   return msg;
 }
 
-function packetToProto(p: MimcPacket): mimc.MIMCPacket {
-  return present({
-    packetId: p.packetId,
-    package: p.package,
-    sequence: p.sequence === undefined ? undefined : toLong(p.sequence, false),
-    type: p.type,
-    payload: p.payload,
-    timestamp: p.timestamp === undefined ? undefined : toLong(p.timestamp, false),
-    conversation: p.conversation,
-    convIndex: p.convIndex === undefined ? undefined : toLong(p.convIndex, false),
-  }) as mimc.MIMCPacket;
-}
-
 function packetFromProto(m: mimc.IMIMCPacket): MimcPacket {
   // protobufjs drops an enum value it does not know, and an absent field reads as the proto2
   // default P2P_MESSAGE: only a type actually decoded may be taken, anything else is 0.
@@ -449,7 +433,9 @@ function packetFromProto(m: mimc.IMIMCPacket): MimcPacket {
 }
 
 export function encodeMimcPacket(p: MimcPacket): Uint8Array {
-  return mimc.MIMCPacket.encode(packetToProto(p)).finish();
+  protoWriter.reset();
+  protoWriter.packet(p);
+  return protoWriter.copy(0);
 }
 
 export function decodeMimcPacket(bytes: Uint8Array): MimcPacket {
@@ -489,15 +475,9 @@ export function decodePacketAck(bytes: Uint8Array): PacketAck {
 }
 
 export function encodePacketList(l: PacketList): Uint8Array {
-  return mimc.MIMCPacketList.encode(
-    present({
-      uuid: toLong(l.uuid, true),
-      resource: l.resource,
-      maxSequence: toLong(l.maxSequence, false),
-      packets: l.packets.map(packetToProto),
-      status: l.status,
-    }) as mimc.MIMCPacketList,
-  ).finish();
+  protoWriter.reset();
+  protoWriter.packetList(l);
+  return protoWriter.copy(0);
 }
 
 export function decodePacketList(bytes: Uint8Array): PacketList {
@@ -572,9 +552,12 @@ export function decodeOnlineMessageAck(bytes: Uint8Array): OnlineMessageAck {
 
 /** A SECMSG frame: `packet` encrypted with the payload key of `securityKey` and `header.id`, then body-encrypted. */
 export function encodeSecMsgFrame(header: ClientHeader, packet: MimcPacket, securityKey: string, bodyKey: Rc4): Uint8Array {
-  const plain = encodeMimcPacket(packet);
+  // header, then the plain packet, in the shared writer; the packet is encrypted straight into the frame
+  const headerLength = writeHeader(header);
+  protoWriter.packet(packet);
+  const plain = protoWriter.buf.subarray(headerLength, protoWriter.pos);
   const payloadKey = plain.length > 0 ? derivePayloadKey(securityKey, header.id) : null;
-  return layoutFrame(header, plain, payloadKey, bodyKey);
+  return layoutFrame(headerLength, plain, payloadKey, bodyKey);
 }
 
 /** Decrypts and parses the payload of a received SECMSG frame. */

@@ -40,6 +40,10 @@ import {
   type ClientHeader,
   type MimcPacket,
 } from '../../lib/protocol/index.js';
+import { ims, mimc } from '../../lib/protocol/gen/proto.js';
+import { present } from '../../lib/protocol/proto-fields.js';
+import { toLong } from '../../lib/protocol/int64.js';
+import { encodeHeaderChecked } from '../../lib/protocol/packets.js';
 
 const RUNS = { numRuns: 10_000 };
 const HEAD = 8;
@@ -361,6 +365,48 @@ describe('frame codec round trip', () => {
         same(BigInt.asUintN(64, decoded.header.uuid), uuid);
       }),
       RUNS,
+    );
+  });
+});
+
+describe('the shared protobuf writer writes the bytes of the generated protobufjs code', () => {
+  const long = (v: bigint | undefined) => (v === undefined ? undefined : toLong(v, false));
+  const refPacket = (p: MimcPacket) =>
+    present({ ...p, sequence: long(p.sequence), timestamp: long(p.timestamp), convIndex: long(p.convIndex) }) as mimc.MIMCPacket;
+  const anyPacket: fc.Arbitrary<MimcPacket> = fc.record(
+    { packetId: text, package: text, type: i32, sequence: i64, payload: bytes(300), timestamp: i64, conversation: fc.boolean(), convIndex: i64 },
+    { requiredKeys: ['packetId', 'package', 'type'] },
+  );
+
+  it('ClientHeader', () => {
+    fc.assert(
+      fc.property(headerArb, (h) => {
+        const ref = ims.ClientHeader.encode(present({ ...h, uuid: toLong(h.uuid, false) }) as ims.ClientHeader).finish();
+        same(Buffer.from(encodeHeaderChecked(h)).toString('hex'), Buffer.from(ref).toString('hex'));
+      }),
+      RUNS,
+    );
+  });
+
+  it('MIMCPacket', () => {
+    fc.assert(
+      fc.property(anyPacket, (p) => {
+        same(Buffer.from(encodeMimcPacket(p)).toString('hex'), Buffer.from(mimc.MIMCPacket.encode(refPacket(p)).finish()).toString('hex'));
+      }),
+      RUNS,
+    );
+  });
+
+  it('MIMCPacketList, with packets large enough for multi-byte lengths', () => {
+    const list = fc.record({ uuid: u64, resource: text, maxSequence: i64, packets: fc.array(anyPacket, { maxLength: 4 }), status: fc.constantFrom(1, 2) });
+    fc.assert(
+      fc.property(list, (l) => {
+        const ref = mimc.MIMCPacketList.encode(
+          present({ uuid: toLong(l.uuid, true), resource: l.resource, maxSequence: toLong(l.maxSequence, false), packets: l.packets.map(refPacket), status: l.status }) as mimc.MIMCPacketList,
+        ).finish();
+        same(Buffer.from(encodePacketList(l)).toString('hex'), Buffer.from(ref).toString('hex'));
+      }),
+      { numRuns: 2000 },
     );
   });
 });

@@ -1,0 +1,222 @@
+/**
+ * The protobuf encoder of the messages every frame carries, ClientHeader and MIMCPacket (and the
+ * MIMCPacketList of a COMPOUND),
+ * written straight into one reusable scratch buffer: no Writer, no operation list, no Long and
+ * no copy of the fields per encode. Bytes are those of the protobufjs code generated from proto/
+ * (fields in number order, proto2 presence: a field goes out when it is neither undefined nor
+ * null, strings as well-formed UTF-8); spec/protocol/vectors.spec.ts and properties.spec.ts hold
+ * it to that. Every other message still goes through protobufjs.
+ */
+
+/** Field tags: (number << 3) | wire type (0 varint, 2 length-delimited). */
+const VARINT = 0;
+const LENGTH = 2;
+
+/** Fields of ims.ClientHeader that may be set. */
+export interface HeaderFields {
+  chid?: number;
+  uuid?: bigint;
+  server?: string;
+  resource?: string;
+  cmd?: string;
+  subcmd?: string;
+  id?: string;
+  dirFlag?: number;
+  cipher?: number;
+  errCode?: number;
+  errStr?: string;
+}
+
+/** Fields of mimc.MIMCPacket that may be set. */
+export interface PacketFields {
+  packetId?: string;
+  package?: string;
+  sequence?: bigint;
+  type?: number;
+  payload?: Uint8Array;
+  timestamp?: bigint;
+  conversation?: boolean;
+  convIndex?: bigint;
+}
+
+/** Fields of mimc.MIMCPacketList. */
+export interface PacketListFields {
+  uuid?: bigint;
+  resource?: string;
+  maxSequence?: bigint;
+  packets: readonly PacketFields[];
+  status?: number;
+}
+
+/**
+ * A growable scratch buffer the encoders write into; `pos` is the end of what was written.
+ * Synchronous use only: a caller copies (or encrypts) the bytes out before encoding again.
+ */
+export class ProtoWriter {
+  buf: Buffer = Buffer.allocUnsafe(4096);
+  pos = 0;
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  /** Room for `n` more bytes. */
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const grown = Buffer.allocUnsafe(size);
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+
+  /** An unsigned 32-bit varint (`v` already in [0, 2^32)). */
+  private uint32(v: number): void {
+    this.ensure(5);
+    const b = this.buf;
+    while (v > 127) {
+      b[this.pos++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    b[this.pos++] = v;
+  }
+
+  /** A 64-bit varint of the two's-complement bits of `v`. */
+  private uint64(v: bigint): void {
+    const bits = BigInt.asUintN(64, v);
+    let lo = Number(bits & 0xffffffffn);
+    let hi = Number(bits >> 32n);
+    this.ensure(10);
+    const b = this.buf;
+    while (hi > 0 || lo > 127) {
+      b[this.pos++] = (lo & 127) | 128;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    b[this.pos++] = lo;
+  }
+
+  /** protobufjs' int32: a negative value as its 64-bit sign extension, others as uint32. */
+  private int32(v: number): void {
+    if (v < 0) this.uint64(BigInt(Math.trunc(v)));
+    else this.uint32(v >>> 0);
+  }
+
+  private tag(field: number, wire: number): void {
+    this.uint32((field << 3) | wire);
+  }
+
+  int32Field(field: number, v: number | undefined | null): void {
+    if (v === undefined || v === null) return;
+    this.tag(field, VARINT);
+    this.int32(v);
+  }
+
+  int64Field(field: number, v: bigint | undefined | null): void {
+    if (v === undefined || v === null) return;
+    this.tag(field, VARINT);
+    this.uint64(v);
+  }
+
+  boolField(field: number, v: boolean | undefined | null): void {
+    if (v === undefined || v === null) return;
+    this.tag(field, VARINT);
+    this.uint32(v ? 1 : 0);
+  }
+
+  /** UTF-8, unpaired surrogates as U+FFFD (what Buffer writes, and what `present` makes of them). */
+  stringField(field: number, v: string | undefined | null): void {
+    if (v === undefined || v === null) return;
+    this.tag(field, LENGTH);
+    if (v.length < 128 && isAscii(v)) {
+      this.uint32(v.length);
+      this.ensure(v.length);
+      const b = this.buf;
+      for (let i = 0; i < v.length; i++) b[this.pos++] = v.charCodeAt(i);
+      return;
+    }
+    const length = Buffer.byteLength(v, 'utf8');
+    this.uint32(length);
+    this.ensure(length);
+    this.pos += this.buf.write(v, this.pos, length, 'utf8');
+  }
+
+  bytesField(field: number, v: Uint8Array | undefined | null): void {
+    if (v === undefined || v === null) return;
+    this.tag(field, LENGTH);
+    this.uint32(v.length);
+    this.ensure(v.length);
+    this.buf.set(v, this.pos);
+    this.pos += v.length;
+  }
+
+  /** Appends an ims.ClientHeader. */
+  header(h: HeaderFields): void {
+    this.int32Field(1, h.chid);
+    this.int64Field(2, h.uuid);
+    this.stringField(3, h.server);
+    this.stringField(4, h.resource);
+    this.stringField(5, h.cmd);
+    this.stringField(6, h.subcmd);
+    this.stringField(7, h.id);
+    this.int32Field(8, h.dirFlag);
+    this.int32Field(9, h.cipher);
+    this.int32Field(10, h.errCode);
+    this.stringField(11, h.errStr);
+  }
+
+  /** Appends a mimc.MIMCPacket. */
+  packet(p: PacketFields): void {
+    this.stringField(1, p.packetId);
+    this.stringField(2, p.package);
+    this.int64Field(3, p.sequence);
+    this.int32Field(4, p.type);
+    this.bytesField(5, p.payload);
+    this.int64Field(6, p.timestamp);
+    this.boolField(7, p.conversation);
+    this.int64Field(8, p.convIndex);
+  }
+
+  /** Appends a mimc.MIMCPacketList. */
+  packetList(l: PacketListFields): void {
+    this.int64Field(1, l.uuid);
+    this.stringField(2, l.resource);
+    this.int64Field(3, l.maxSequence);
+    for (const p of l.packets) {
+      // the packet goes out first, then moves up by the size of its tag and length
+      const start = this.pos;
+      this.packet(p);
+      const length = this.pos - start;
+      const prefix = 1 + varintSize(length);
+      this.ensure(prefix);
+      this.buf.copyWithin(start + prefix, start, this.pos);
+      this.pos = start;
+      this.tag(4, LENGTH);
+      this.uint32(length);
+      this.pos += length;
+    }
+    this.int32Field(5, l.status);
+  }
+
+  /** A copy of the bytes in [from, to). */
+  copy(from: number, to = this.pos): Uint8Array {
+    return new Uint8Array(this.buf.subarray(from, to));
+  }
+}
+
+function varintSize(v: number): number {
+  let n = 1;
+  while (v > 127) {
+    v >>>= 7;
+    n++;
+  }
+  return n;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;
+  return true;
+}
+
+/** The one writer of this thread (encoding is synchronous, so one is enough). */
+export const protoWriter = new ProtoWriter();
