@@ -45,7 +45,7 @@ import {
   encodeUcPacket,
   encodeUcPing,
 } from '../protocol/uc.js';
-import { UcCode } from './unlimited.js';
+import { AckCode, type RouteResult } from './acks.js';
 import type { EmulatorCore } from './core.js';
 import type { BoundSession, ClientPeer } from './peer.js';
 import { DeliveryCursor } from './delivery.js';
@@ -365,18 +365,7 @@ export class Connection implements ClientPeer {
       packet.type === PacketType.P2P_MESSAGE
         ? this.core.routeP2P(this.session!, packet.packetId, decodeP2PMessage(payload), payload, packet.conversation === true)
         : this.core.routeP2T(this.session!, packet.packetId, decodeP2TMessage(payload), payload, packet.conversation === true);
-    const session = this.session!;
-    this.sendAck({
-      packetId: packet.packetId,
-      uuid: session.account.uuid,
-      resource: session.resource,
-      sequence: result.sequence,
-      timestamp: result.timestamp,
-      package: this.core.app.appPackage,
-      errorMsg: result.errorMsg,
-      code: result.code,
-      ...(result.convIndex === undefined ? {} : { convIndex: result.convIndex }),
-    });
+    this.sendAck(this.packetAck(packet.packetId, result));
   }
 
   private handleOnlineMessage(packet: MimcPacket): void {
@@ -407,7 +396,7 @@ export class Connection implements ClientPeer {
     const session = this.session;
     if (!session || this.state === 'closed') return;
     const id = packetId ?? this.core.nextId();
-    const user = { appId: this.core.app.appId, appAccount: session.account.appAccount, uuid: session.account.uuid, resource: session.resource };
+    const user = this.core.authenticatedSender(session); // downstream, UCPacket.user names the recipient
     const frame = this.secMsgFrame(PacketType.UC_PACKET, encodeUcPacket({ user, type, payload, packetId: id }), DirFlag.SC_ONEWAY, id);
     if (delayable) this.writer.writeDelayable(frame);
     else this.writer.write(frame);
@@ -431,10 +420,10 @@ export class Connection implements ClientPeer {
       case UcType.QUIT: {
         const group = decodeUcGroupRequest(uc.payload);
         const joining = uc.type === UcType.JOIN;
-        const code = group.appId !== appId ? UcCode.NOT_FOUND : joining ? unlimited.join(this, group.topicId) : unlimited.quit(this, group.topicId);
-        const message = code === UcCode.OK ? 'success' : code === UcCode.NOT_FOUND ? 'unlimited group not found' : 'not a member of the unlimited group';
+        const code = group.appId !== appId ? AckCode.NOT_FOUND : joining ? unlimited.join(this, group.topicId) : unlimited.quit(this, group.topicId);
+        const message = code === AckCode.OK ? 'success' : code === AckCode.NOT_FOUND ? 'unlimited group not found' : 'not a member of the unlimited group';
         this.sendUc(joining ? UcType.JOIN_RESP : UcType.QUIT_RESP, encodeUcGroupResponse({ group, code, message }), false, uc.packetId);
-        const joined = joining && code === UcCode.OK ? unlimited.group(group.topicId) : undefined;
+        const joined = joining && code === AckCode.OK ? unlimited.group(group.topicId) : undefined;
         if (joined) unlimited.pump(this, joined);
         return;
       }
@@ -447,18 +436,8 @@ export class Connection implements ClientPeer {
       }
       case UcType.MESSAGE: {
         const message = decodeUcMessage(uc.payload);
-        const sender = { appId, appAccount: session.account.appAccount, uuid: session.account.uuid, resource: session.resource };
-        const result = unlimited.send(this, message, sender, UC_MAX_PAYLOAD_BYTES);
-        this.sendAck({
-          packetId: packet.packetId,
-          uuid: session.account.uuid,
-          resource: session.resource,
-          sequence: result.sequence,
-          timestamp: result.timestamp,
-          package: this.core.app.appPackage,
-          errorMsg: result.errorMsg,
-          code: result.code,
-        });
+        const result = unlimited.send(this, message, this.core.authenticatedSender(session), UC_MAX_PAYLOAD_BYTES);
+        this.sendAck(this.packetAck(packet.packetId, result));
         return;
       }
       case UcType.QUERY_ONLINE_USERS: {
@@ -474,16 +453,22 @@ export class Connection implements ClientPeer {
   }
 
   private errorAck(packetId: string, code: number, errorMsg: string): PacketAck {
+    return this.packetAck(packetId, { sequence: 0n, timestamp: BigInt(Date.now()), errorMsg, code });
+  }
+
+  /** The PACKET_ACK telling this session what became of its message `packetId`. */
+  private packetAck(packetId: string, result: RouteResult): PacketAck {
     const session = this.session!;
     return {
       packetId,
       uuid: session.account.uuid,
       resource: session.resource,
-      sequence: 0n,
-      timestamp: BigInt(Date.now()),
+      sequence: result.sequence,
+      timestamp: result.timestamp,
       package: this.core.app.appPackage,
-      errorMsg,
-      code,
+      errorMsg: result.errorMsg,
+      code: result.code,
+      ...(result.convIndex === undefined ? {} : { convIndex: result.convIndex }),
     };
   }
 

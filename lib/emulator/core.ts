@@ -14,21 +14,9 @@ import { History } from './history.js';
 import { FaultState, type FaultTarget } from './faults.js';
 import type { ResolvedOptions } from './options.js';
 import { Store, type Account, type Delivery, type Topic } from './store.js';
+import { AckCode, type RouteResult } from './acks.js';
 import { UnlimitedGroups } from './unlimited.js';
 import type { EmulatorApp, EmulatorStats, OnlineSession } from './types.js';
-
-/** What the sender's PACKET_ACK reports. */
-export interface RouteResult {
-  sequence: bigint;
-  timestamp: bigint;
-  errorMsg: string;
-  code: number;
-  /** The message's index in its conversation; only when the sender set `conversation` and the message is stored. */
-  convIndex?: bigint;
-}
-
-/** PACKET_ACK codes for refused messages (the protocol leaves them open). */
-export const AckCode = { OK: 0, BAD_REQUEST: 400, FORBIDDEN: 403, NOT_FOUND: 404, TOO_MANY: 429 } as const;
 
 /** What the sender's ONLINE_MESSAGE_ACK reports. */
 export interface OnlineRouteResult {
@@ -36,15 +24,9 @@ export interface OnlineRouteResult {
   errorMsg: string;
 }
 
-export class EmulatorCore implements FaultTarget {
-  readonly store: Store;
-  readonly history: History;
-  /** Recent chat lists (GET /api/contact/) and conversation indexes. */
-  readonly chatList = new ChatList();
-  /** Message callbacks to the app server; closed with the emulator. */
-  readonly callbacks: CallbackDispatcher;
-  readonly faultState = new FaultState();
-  readonly stats: EmulatorStats = {
+/** Every counter at zero: a fresh emulator's stats. */
+export function newEmulatorStats(): EmulatorStats {
+  return {
     accounts: 0,
     accountsRefused: 0,
     unlimitedGroups: 0,
@@ -63,6 +45,17 @@ export class EmulatorCore implements FaultTarget {
     callbacksAbandoned: 0,
     callbacksDropped: 0,
   };
+}
+
+export class EmulatorCore implements FaultTarget {
+  readonly store: Store;
+  readonly history: History;
+  /** Recent chat lists (GET /api/contact/) and conversation indexes. */
+  readonly chatList = new ChatList();
+  /** Message callbacks to the app server; closed with the emulator. */
+  readonly callbacks: CallbackDispatcher;
+  readonly faultState = new FaultState();
+  readonly stats: EmulatorStats = newEmulatorStats();
   readonly connections = new Set<ClientPeer>();
   /** uuid → resource → the connection bound as (uuid, resource). */
   private readonly sessions = new Map<bigint, Map<string, ClientPeer>>();
@@ -174,7 +167,8 @@ export class EmulatorCore implements FaultTarget {
   // -------------------------------------------------------------------------------------------
   // Routing
 
-  private authenticatedSender(session: BoundSession): UserRef {
+  /** The session's own identity as a MIMC user: what the server puts where a client names itself. */
+  authenticatedSender(session: BoundSession): UserRef {
     return { appId: this.app.appId, appAccount: session.account.appAccount, uuid: session.account.uuid, resource: session.resource };
   }
 

@@ -8,6 +8,7 @@
 import { UcType, encodeUcGroupRequest, encodeUcMessageList, type UcMessage } from '../protocol/uc.js';
 import type { GroupRef, UserRef } from '../protocol/proto-fields.js';
 import { MIMCError, ErrorCode } from '../errors.js';
+import { AckCode, type RouteResult } from './acks.js';
 import { randomBigId, type Account } from './store.js';
 import type { EmulatorStats } from './types.js';
 
@@ -19,9 +20,6 @@ export const UC_MAX_STORED_PER_GROUP = 10_000;
 
 /** Unlimited groups at once by default. */
 export const UC_MAX_GROUPS = 10_000;
-
-/** UC answer codes (JOIN_RESP / QUIT_RESP `code`, PACKET_ACK `code`). */
-export const UcCode = { OK: 0, BAD_REQUEST: 400, FORBIDDEN: 403, NOT_FOUND: 404 } as const;
 
 /** What the UC service needs of a connection. */
 export interface UcPeer {
@@ -47,13 +45,6 @@ export interface UcGroup {
   /** Connections joined right now, with the maxSequence of their list in flight (or null). */
   readonly online: Map<UcPeer, { inFlight: bigint | null }>;
   readonly stored: StoredUc[];
-}
-
-export interface UcSendResult {
-  code: number;
-  errorMsg: string;
-  sequence: bigint;
-  timestamp: bigint;
 }
 
 export class UnlimitedGroups {
@@ -120,7 +111,7 @@ export class UnlimitedGroups {
   join(peer: UcPeer, topicId: bigint): number {
     const who = peer.ucIdentity;
     const group = this.groups.get(topicId);
-    if (!who || !group) return UcCode.NOT_FOUND;
+    if (!who || !group) return AckCode.NOT_FOUND;
     let member = group.members.get(who.account.uuid);
     if (!member) {
       member = { account: who.account, acked: new Map() };
@@ -132,20 +123,20 @@ export class UnlimitedGroups {
     let joined = this.byPeer.get(peer);
     if (!joined) this.byPeer.set(peer, (joined = new Set()));
     joined.add(group);
-    return UcCode.OK;
+    return AckCode.OK;
   }
 
   quit(peer: UcPeer, topicId: bigint): number {
     const who = peer.ucIdentity;
     const group = this.groups.get(topicId);
-    if (!who || !group) return UcCode.NOT_FOUND;
+    if (!who || !group) return AckCode.NOT_FOUND;
     const member = group.members.get(who.account.uuid);
-    if (!member?.acked.has(who.resource)) return UcCode.FORBIDDEN;
+    if (!member?.acked.has(who.resource)) return AckCode.FORBIDDEN;
     member.acked.delete(who.resource);
     if (member.acked.size === 0) group.members.delete(who.account.uuid);
     group.online.delete(peer);
     this.byPeer.get(peer)?.delete(group);
-    return UcCode.OK;
+    return AckCode.OK;
   }
 
   /** The connection went (closed, unbound): its groups stop sending to it; membership stays. */
@@ -154,18 +145,14 @@ export class UnlimitedGroups {
     this.byPeer.delete(peer);
   }
 
-  isJoined(peer: UcPeer, group: UcGroup): boolean {
-    return group.online.has(peer);
-  }
-
   /** A member's message: stored (and pumped to every joined connection) or sent live. */
-  send(peer: UcPeer, message: UcMessage, sender: UserRef, maxPayload: number): UcSendResult {
+  send(peer: UcPeer, message: UcMessage, sender: UserRef, maxPayload: number): RouteResult {
     const timestamp = BigInt(Date.now());
-    const refuse = (code: number, errorMsg: string): UcSendResult => ({ code, errorMsg, sequence: 0n, timestamp });
+    const refuse = (code: number, errorMsg: string): RouteResult => ({ code, errorMsg, sequence: 0n, timestamp });
     const group = this.groups.get(message.group.topicId);
-    if (!group || message.group.appId !== this.appId) return refuse(UcCode.NOT_FOUND, 'unlimited group not found');
-    if (!group.online.has(peer)) return refuse(UcCode.FORBIDDEN, 'join the unlimited group before sending to it');
-    if (message.payload.length > maxPayload) return refuse(UcCode.BAD_REQUEST, `payload over ${maxPayload} bytes`);
+    if (!group || message.group.appId !== this.appId) return refuse(AckCode.NOT_FOUND, 'unlimited group not found');
+    if (!group.online.has(peer)) return refuse(AckCode.FORBIDDEN, 'join the unlimited group before sending to it');
+    if (message.payload.length > maxPayload) return refuse(AckCode.BAD_REQUEST, `payload over ${maxPayload} bytes`);
     const sequence = ++this.sequence;
     const who = peer.ucIdentity!;
     const delivered: UcMessage = {
@@ -189,7 +176,7 @@ export class UnlimitedGroups {
         other.sendUc(UcType.MESSAGE_LIST, this.listPayload(group, [delivered], undefined), true);
       }
     }
-    return { code: UcCode.OK, errorMsg: '', sequence, timestamp };
+    return { code: AckCode.OK, errorMsg: '', sequence, timestamp };
   }
 
   /**

@@ -228,7 +228,7 @@ function isTransient(err: unknown): boolean {
 export class MIMCRestClient {
   readonly appId: bigint;
   readonly baseUrl: string;
-  // Credentials and cached tokens live in ES private fields: util.inspect, console.log,
+  // Credentials and cached tokens live in ES private fields: util.inspect, console output,
   // JSON.stringify and Object.keys never see them.
   readonly #appKey: string;
   readonly #appSecret: string;
@@ -270,7 +270,7 @@ export class MIMCRestClient {
     this.fetchImpl = options.fetch ?? fetch;
   }
 
-  /** What util.inspect and console.log show: the app id and base URL, never a credential or token. */
+  /** What util.inspect (and so console output) shows: the app id and base URL, never a credential or token. */
   [inspect.custom](): string {
     return `MIMCRestClient { appId: ${this.appId}, baseUrl: ${JSON.stringify(this.baseUrl)} }`;
   }

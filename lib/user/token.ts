@@ -100,7 +100,7 @@ export class HttpTokenFetcher implements Token {
     this.timeoutMs = options.timeoutMs ?? 10_000;
   }
 
-  /** What util.inspect and console.log show: never the app key or secret. */
+  /** What util.inspect (and so console output) shows: never the app key or secret. */
   [inspect.custom](): string {
     return `HttpTokenFetcher { appId: ${this.appId}, appAccount: ${JSON.stringify(this.#options.appAccount)}, url: ${JSON.stringify(this.url)} }`;
   }

@@ -65,18 +65,11 @@ export interface PullNotification {
 /** Messages handed to one handler call: consecutive messages of one kind from one server list. */
 export type MessageBatch = { kind: 'p2p'; messages: P2PMessage[] } | { kind: 'p2t'; messages: P2TMessage[] } | { kind: 'uc'; messages: UCMessage[] };
 
-/** A message of an unlimited group (UC). `sequence` is unique across every group of the app. */
-export interface UCMessage {
-  packetId: string;
-  sequence: bigint;
-  timestamp: number;
-  fromAccount: string;
-  fromResource: string;
-  topicId: bigint;
-  payload: Uint8Array;
-  bizType: string;
-  isStore: boolean;
-}
+/**
+ * A message of an unlimited group (UC): the fields of a group message, `topicId` naming the
+ * unlimited group; `sequence` is unique across every group of the app. No chat-list index.
+ */
+export type UCMessage = Omit<P2TMessage, 'convIndex'>;
 
 /** A batch given up after its last handler attempt. */
 export type DeadLetter = MessageBatch & {

@@ -35,7 +35,7 @@ async function uctopicCall(baseUrl: string, method: 'POST' | 'DELETE', token: st
     throw new MIMCError(ErrorCode.HTTP_ERROR, `uctopic ${method} answer is not JSON`, { cause: err });
   }
   const e = (typeof envelope === 'object' && envelope !== null ? envelope : {}) as { code?: unknown; message?: unknown; data?: unknown };
-  const code = typeof e.code === 'bigint' ? Number(e.code) : e.code;
+  const code = e.code;
   if (code !== 200 || e.message !== 'success') {
     throw new MIMCError(ErrorCode.API_ERROR, `uctopic ${method} refused (${String(code)})`, { details: { code } });
   }

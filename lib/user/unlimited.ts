@@ -135,9 +135,11 @@ export class UnlimitedGroups {
 
   /** A session came up: re-join every group and write the waiting requests, before any message. */
   onOnline(session: Session): void {
+    const joining = new Set<bigint>();
+    for (const r of this.requests.values()) if (r.type === UcType.JOIN) joining.add(r.topicId);
     for (const group of this.groups.values()) {
       group.joined = false;
-      if (![...this.requests.values()].some((r) => r.type === UcType.JOIN && r.topicId === group.topicId)) this.writeRejoin(group, session);
+      if (!joining.has(group.topicId)) this.writeRejoin(group, session);
     }
     for (const [packetId, request] of this.requests) if (!request.written) this.writeRequest(packetId, request, session);
     this.schedulePing();

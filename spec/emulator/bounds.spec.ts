@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { pino } from 'pino';
 import { startEmulator, type Emulator } from '../../lib/emulator/index.js';
 import { CallbackDispatcher } from '../../lib/emulator/callbacks.js';
-import type { EmulatorStats } from '../../lib/emulator/types.js';
+import { newEmulatorStats } from '../../lib/emulator/core.js';
 import { HEAD_LENGTH, MAGIC, VERSION } from '../../lib/protocol/index.js';
 import { RawClient, loginRaw } from '../helpers/raw-client.js';
 
@@ -199,30 +199,9 @@ describe('callbacks to a receiver that never answers', () => {
     await new Promise<void>((resolve) => receiver.close(() => resolve()));
   });
 
-  function stats(): EmulatorStats {
-    return {
-      accounts: 0,
-      accountsRefused: 0,
-      unlimitedGroups: 0,
-      ucPings: 0,
-      preBindFramesRefused: 0,
-      connections: 0,
-      bound: 0,
-      framesIn: 0,
-      framesOut: 0,
-      messagesRouted: 0,
-      rejectedFrames: 0,
-      connectionsTotal: 0,
-      messagesDropped: 0,
-      callbacksDelivered: 0,
-      callbackFailures: 0,
-      callbacksAbandoned: 0,
-      callbacksDropped: 0,
-    };
-  }
 
   it('holds at most maxInFlight requests and maxQueued waiting events; the rest are dropped and counted', async () => {
-    const s = stats();
+    const s = newEmulatorStats();
     const dispatcher = new CallbackDispatcher({ instant: url }, { retryDelaysMs: [10, 10], timeoutMs: 60_000, maxInFlight: 4, maxQueued: 10 }, s, pino({ level: 'silent' }));
     try {
       for (let i = 0; i < 200; i++) dispatcher.emit('instant', { msgType: 'NORMAL_MSG', n: i });
@@ -239,7 +218,7 @@ describe('callbacks to a receiver that never answers', () => {
   });
 
   it('a failed attempt waiting for its retry counts against maxQueued', async () => {
-    const s = stats();
+    const s = newEmulatorStats();
     // Every attempt times out after 1 ms; retries wait 60 s.
     const dispatcher = new CallbackDispatcher({ instant: url }, { retryDelaysMs: [60_000], timeoutMs: 1, maxInFlight: 2, maxQueued: 3 }, s, pino({ level: 'silent' }));
     try {

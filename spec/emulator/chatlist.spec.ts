@@ -1,8 +1,9 @@
 /** Conversation index (MIMCPacket 7/8, MIMCPacketAck 9) and the recent chat list REST API (/api/contact/). */
 import { startEmulator, type Emulator } from '../../lib/emulator/index.js';
-import { MIMCError, ErrorCode } from '../../lib/errors.js';
+import { ErrorCode } from '../../lib/errors.js';
 import { MIMCRestClient } from '../../lib/rest/index.js';
 import { RawClient, loginRaw } from '../helpers/raw-client.js';
+import { mimcRejection as failure } from '../rest/helpers.js';
 
 let emu: Emulator;
 let rest: MIMCRestClient;
@@ -15,16 +16,6 @@ async function login(account: string, resource: string): Promise<RawClient> {
   const c = await loginRaw(emu, account, resource);
   clients.push(c);
   return c;
-}
-
-async function failure(promise: Promise<unknown>): Promise<MIMCError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (!MIMCError.is(err)) throw err;
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 beforeAll(async () => {

@@ -3,24 +3,13 @@ import { startEmulator, type Emulator } from '../../lib/emulator/index.js';
 import { MIMCError, ErrorCode } from '../../lib/errors.js';
 import { MIMCRestClient } from '../../lib/rest/index.js';
 import { parseTokenJson } from '../../lib/user/token.js';
-import { http, serve, type TestServer } from './helpers.js';
+import { http, serve, type TestServer, mimcRejection as failure } from './helpers.js';
 
 let emu: Emulator;
 let client: MIMCRestClient;
 let n = 0;
 const fresh = (name: string): string => `${name}_${++n}`;
 const TWO_53 = 1n << 53n;
-
-/** The rejection of `promise` as a MIMCError (fails the test if it resolves or rejects otherwise). */
-async function failure(promise: Promise<unknown>): Promise<MIMCError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (!MIMCError.is(err)) throw err;
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
 
 beforeAll(async () => {
   emu = await startEmulator();

@@ -1,25 +1,16 @@
 /** The REST API and the TCP frontend share one state: pushes reach MCUsers, TCP messages reach history, topic and blacklist changes apply to routing. */
 import { startEmulator, type Emulator } from '../../lib/emulator/index.js';
-import { MIMCError, ErrorCode } from '../../lib/errors.js';
+import { ErrorCode } from '../../lib/errors.js';
 import { MIMCRestClient } from '../../lib/rest/index.js';
 import type { P2PMessage } from '../../lib/user/types.js';
 import { destroyUsers, makeUser, str, text, until } from '../helpers/users.js';
+import { mimcRejection as failure } from './helpers.js';
 
 let emu: Emulator;
 let rest: MIMCRestClient;
 let n = 0;
 const fresh = (name: string): string => `${name}_${++n}`;
 const settle = (ms = 100): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function failure(promise: Promise<unknown>): Promise<MIMCError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (!MIMCError.is(err)) throw err;
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
 
 beforeAll(async () => {
   emu = await startEmulator();

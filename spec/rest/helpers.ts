@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
+import { MIMCError } from '../../lib/errors.js';
 
 export interface TestServer {
   url: string;
@@ -45,4 +46,43 @@ export async function http(
     json = { code: -1, message: text, data: null };
   }
   return { status: response.status, text, json };
+}
+
+/** The rejection of `promise` as a MIMCError (fails the test if it resolves or rejects with anything else). */
+export async function mimcRejection(promise: Promise<unknown>): Promise<MIMCError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (!MIMCError.is(err)) throw err;
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+/**
+ * Answers 200 with the start of a JSON envelope, then writes `chunkBytes` chunks (honouring
+ * backpressure) until the client goes away; resolves with the bytes written.
+ */
+export function endlessAnswer(res: ServerResponse, chunkBytes = 64 * 1024): Promise<number> {
+  const chunk = Buffer.alloc(chunkBytes, 0x20);
+  let written = 0;
+  return new Promise((resolve) => {
+    let closed = false;
+    res.on('close', () => {
+      closed = true;
+      resolve(written);
+    });
+    const pump = (): void => {
+      while (!closed) {
+        written += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+    };
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"code":200,"message":"success","data":"');
+    pump();
+  });
 }

@@ -4,10 +4,8 @@
  * announces the size or streams without end.
  */
 import { once } from 'node:events';
-import type { ServerResponse } from 'node:http';
-import { MIMCError } from '../../lib/errors.js';
 import { MIMCRestClient } from '../../lib/rest/index.js';
-import { serve, type TestServer } from './helpers.js';
+import { serve, type TestServer, mimcRejection as rejection, endlessAnswer } from './helpers.js';
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -18,46 +16,11 @@ afterEach(async () => {
 const client = (url: string, extra: { maxResponseBytes?: number } = {}) =>
   new MIMCRestClient({ appId: '2882303761517479657', appKey: 'key', appSecret: 'secret', baseUrl: url, retries: 2, retryMinDelayMs: 0, retryMaxDelayMs: 0, timeoutMs: 3000, ...extra });
 
-async function rejection(promise: Promise<unknown>): Promise<MIMCError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (!MIMCError.is(err)) throw err;
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
-
-/** Writes 64 KiB chunks (honouring backpressure) until the client goes away; resolves with the bytes written. */
-function endless(res: ServerResponse): Promise<number> {
-  const chunk = Buffer.alloc(64 * 1024, 0x20);
-  let written = 0;
-  return new Promise((resolve) => {
-    let closed = false;
-    res.on('close', () => {
-      closed = true;
-      resolve(written);
-    });
-    const pump = (): void => {
-      while (!closed) {
-        written += chunk.length;
-        if (!res.write(chunk)) {
-          res.once('drain', pump);
-          return;
-        }
-      }
-    };
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.write('{"code":200,"message":"success","data":"');
-    pump();
-  });
-}
-
 describe('MIMCRestClient response size cap', () => {
   it('destroys an endless chunked answer beyond the default 1 MiB and rejects with ERR_HTTP_TOO_LARGE (no retry)', async () => {
     const streams: Promise<number>[] = [];
     server = await serve((_req, res) => {
-      streams.push(endless(res));
+      streams.push(endlessAnswer(res));
     });
     const err = await rejection(client(server.url).isBlacklisted('alice', 'bob'));
     expect(err.code).toBe('ERR_HTTP_TOO_LARGE');

@@ -7,6 +7,7 @@ import { format, inspect } from 'node:util';
 import { MIMCError } from '../../lib/errors.js';
 import { MIMCRestClient } from '../../lib/rest/index.js';
 import { HttpTokenFetcher, parseTokenJson } from '../../lib/user/token.js';
+import { mimcRejection as rejection } from './helpers.js';
 
 const APP_SECRET = 'S3cr3tAppSecretValue0123456789';
 const APP_KEY = '5421234567890AppKey';
@@ -15,16 +16,6 @@ const TOKEN = 'tok-USERTOKEN-abcdefghijklmnopqrstuvwxyz0123456789';
 /** A fetch that answers every request with `body` (and remembers what it was asked). */
 function answering(body: string, status = 200): typeof fetch {
   return (async () => new Response(body, { status, headers: { 'content-type': 'application/json' } })) as typeof fetch;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<MIMCError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(MIMCError.is(err)).toBe(true);
-    return err as MIMCError;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** Everything an error shows when logged or serialised. */

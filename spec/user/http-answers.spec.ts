@@ -3,13 +3,12 @@
  * of an answer: a server that streams without end is cut off with ERR_HTTP_TOO_LARGE (wrapped
  * where the call has its own code) instead of filling memory.
  */
-import type { ServerResponse } from 'node:http';
 import { ErrorCode, MIMCError } from '../../lib/errors.js';
 import { HttpTokenFetcher } from '../../lib/user/token.js';
 import { resolveFrontends } from '../../lib/user/resolver.js';
 import { createUnlimitedGroup } from '../../lib/user/uc-rest.js';
 import { MAX_HTTP_ANSWER_BYTES } from '../../lib/user/http-body.js';
-import { serve, type TestServer } from '../rest/helpers.js';
+import { serve, type TestServer, mimcRejection as rejection, endlessAnswer } from '../rest/helpers.js';
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -17,41 +16,9 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** Streams JSON-looking bytes until the client goes away; resolves with the bytes written. */
-function endless(res: ServerResponse): Promise<number> {
-  const chunk = Buffer.alloc(16 * 1024, 0x20);
-  let written = 0;
-  return new Promise((resolve) => {
-    let closed = false;
-    res.on('close', () => {
-      closed = true;
-      resolve(written);
-    });
-    const pump = (): void => {
-      while (!closed) {
-        written += chunk.length;
-        if (!res.write(chunk)) return void res.once('drain', pump);
-      }
-    };
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.write('{"code":200,"message":"success","data":"');
-    pump();
-  });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<MIMCError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (!MIMCError.is(err)) throw err;
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
-
 async function endlessServer(): Promise<{ url: string; written: Promise<number>[] }> {
   const written: Promise<number>[] = [];
-  server = await serve((_req, res) => void written.push(endless(res)));
+  server = await serve((_req, res) => void written.push(endlessAnswer(res, 16 * 1024)));
   return { url: server.url, written };
 }
 
