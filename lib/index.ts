@@ -27,6 +27,8 @@ export type {
   ReconnectOptions,
   ReconnectingEvent,
   MCUserOptions,
+  Transport,
+  WebSocketOptions,
   HealthSnapshot,
   CloseReport,
   DeadLetter,

@@ -1,28 +1,14 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { FrameDecoder } from '../protocol/frame.js';
+import type { FrameSink, FrameTransport, OpenOptions } from './types.js';
+import { WriteQueue } from './write-queue.js';
 
-export interface FrameConnectionOptions {
+export type { FrameSink } from './types.js';
+
+export interface FrameConnectionOptions extends OpenOptions {
   host: string;
   port: number;
-  /** Give up connecting after this long. */
-  connectTimeoutMs: number;
-  /** Largest accepted frame body. */
-  maxFrameBody: number;
-}
-
-/** What the connection hands to its owner; called synchronously from the read loop. */
-export interface FrameSink {
-  /** One complete, checksum-verified frame body (still body-encrypted). */
-  onFrame(body: Uint8Array): void;
-  /** The connection is gone; `error` is undefined for a close we asked for. Called once. */
-  onClose(error: MIMCError | undefined): void;
-}
-
-interface QueuedWrite {
-  frame: Uint8Array;
-  /** Asked just before writing: a frame whose purpose has expired (e.g. its send timed out) is skipped. */
-  stillWanted?: () => boolean;
 }
 
 /**
@@ -33,16 +19,13 @@ interface QueuedWrite {
  * it buffers instead). A corrupt or oversized frame closes the connection with the decoder's
  * MIMCError, after the frames verified before it; it never throws out of here.
  */
-export class FrameConnection {
+export class FrameConnection implements FrameTransport {
   private readonly decoder: FrameDecoder;
-  private readonly queue: QueuedWrite[] = [];
-  private wakeWriter: (() => void) | null = null;
+  private readonly writes: WriteQueue;
   private closedError: MIMCError | undefined;
   private isClosed = false;
   /** Monotonic time (ms) of the last byte received. */
   lastReceivedAt = 0;
-  /** Monotonic time (ms) of the last frame handed to the socket. */
-  lastWrittenAt = 0;
 
   private constructor(
     private readonly socket: Socket,
@@ -55,7 +38,12 @@ export class FrameConnection {
     socket.on('error', this.handleError);
     socket.on('close', this.handleClose);
     this.lastReceivedAt = performance.now();
-    void this.writeLoop();
+    this.writes = new WriteQueue({
+      write: (frame) => socket.write(frame),
+      drained: () => this.waitForDrain(),
+      beginBurst: () => socket.cork(),
+      endBurst: () => socket.uncork(),
+    });
   }
 
   /** Opens a TCP connection; rejects with CONNECTION_LOST if it cannot be established in time. */
@@ -97,16 +85,13 @@ export class FrameConnection {
 
   /** Bytes handed to the socket but not yet flushed to the kernel, plus queued frames. */
   get bufferedAmount(): number {
-    let queued = 0;
-    for (const w of this.queue) queued += w.frame.length;
-    return this.socket.writableLength + queued;
+    return this.socket.writableLength + this.writes.pendingBytes;
   }
 
   /** Queues a frame for the write loop. Returns false if the connection is already closed. */
   send(frame: Uint8Array, stillWanted?: () => boolean): boolean {
     if (this.isClosed) return false;
-    this.queue.push(stillWanted ? { frame, stillWanted } : { frame });
-    this.wakeWriter?.();
+    this.writes.push(frame, stillWanted);
     return true;
   }
 
@@ -151,33 +136,11 @@ export class FrameConnection {
   private finish(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.queue.length = 0;
+    this.writes.stop();
     this.socket.off('data', this.handleData);
     // keep the 'error' listener: a late socket error must never become an uncaught exception
     this.socket.off('close', this.handleClose);
-    this.wakeWriter?.();
     this.sink.onClose(this.closedError);
-  }
-
-  /** The single writer: drains the queue, corking bursts, and waits for 'drain' on backpressure. */
-  private async writeLoop(): Promise<void> {
-    while (!this.isClosed) {
-      if (this.queue.length === 0) {
-        await new Promise<void>((resolve) => (this.wakeWriter = resolve));
-        this.wakeWriter = null;
-        continue;
-      }
-      let needDrain = false;
-      this.socket.cork();
-      while (this.queue.length > 0 && !needDrain) {
-        const next = this.queue.shift()!;
-        if (next.stillWanted && !next.stillWanted()) continue;
-        needDrain = !this.socket.write(next.frame);
-        this.lastWrittenAt = performance.now();
-      }
-      this.socket.uncork();
-      if (needDrain && !this.isClosed) await this.waitForDrain();
-    }
   }
 
   private waitForDrain(): Promise<void> {

@@ -6,7 +6,8 @@ import type { BindResult, MimcPacket } from '../protocol/packets.js';
 import type { IdGenerator } from './ids.js';
 import { describeError } from './logger.js';
 import type { Settings } from './options.js';
-import { resolveFrontends, type FrontendAddress } from './resolver.js';
+import type { Endpoint } from '../transport/types.js';
+import { resolveFrontends } from './resolver.js';
 import { LoginRejectedError, Session } from './session.js';
 import { parseTokenJson, type TokenInfo } from './token.js';
 import type { UserInfoStore } from './user-info-store.js';
@@ -99,7 +100,8 @@ export class ConnectionLifecycle {
   private sessionEnded: (() => void) | null = null;
   private token: TokenInfo | null = null;
   private tokenStale = false;
-  private frontends: FrontendAddress[] | null = null;
+  /** Where to connect, resolved once per token (the resolver's frontends, or the WebSocket endpoint). */
+  private endpoints: Endpoint[] | null = null;
   private readonly loginWaiters = new Set<LoginWaiter>();
   private currentResource: string;
   private userInfoLoaded = false;
@@ -292,20 +294,20 @@ export class ConnectionLifecycle {
       const tokenJson = await this.host.fetchToken();
       this.token = parseTokenJson(tokenJson, { appId: this.identity.appId, appAccount: this.identity.appAccount });
       this.tokenStale = false;
-      this.frontends = null;
+      this.endpoints = null;
       await this.saveUserInfo(tokenJson);
     }
     const token = this.token;
     const s = this.settings;
-    const frontends = (this.frontends ??= s.frontend ? [s.frontend] : await resolveFrontends(s.resolverUrl, token.feDomainName, s.connectTimeoutMs, life));
+    const endpoints = (this.endpoints ??= await this.endpointsFor(token, life));
     let lastError: unknown;
-    for (const address of frontends) {
+    for (const endpoint of endpoints) {
       if (life.aborted) break;
       try {
         this.setState('binding');
         return await Session.establish(
           {
-            address,
+            endpoint,
             resource: this.resource,
             token,
             ids: this.host.ids,
@@ -331,8 +333,15 @@ export class ConnectionLifecycle {
       }
     }
     // a frontend list that no longer works is resolved again next time
-    this.frontends = null;
+    this.endpoints = null;
     throw lastError ?? new MIMCError(ErrorCode.CLOSED, 'login stopped');
+  }
+
+  private async endpointsFor(token: TokenInfo, life: AbortSignal): Promise<Endpoint[]> {
+    const s = this.settings;
+    if (s.websocket) return [{ kind: 'websocket', ...s.websocket }];
+    const frontends = s.frontend ? [s.frontend] : await resolveFrontends(s.resolverUrl, token.feDomainName, s.connectTimeoutMs, life);
+    return frontends.map((f) => ({ kind: 'tcp', host: f.host, port: f.port }));
   }
 
   private get userInfoKey(): string {

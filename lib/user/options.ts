@@ -5,6 +5,8 @@ import type { IncomingSettings } from './incoming.js';
 import { DEFAULT_REST_URL } from './uc-rest.js';
 import { DEFAULT_RESOLVER_URL, parseAddress, type FrontendAddress } from './resolver.js';
 import { backoffDelay } from './backoff.js';
+import { WS_ENDPOINT, WS_PING_INTERVAL_MS } from '../protocol/ws-frame.js';
+import type { WebSocketEndpoint } from '../transport/types.js';
 import type { AckMode, MCUserOptions, ReconnectOptions } from './types.js';
 
 /** Every MCUser option with its default applied and its type checked. */
@@ -19,6 +21,8 @@ export interface Settings {
   maxFrameBody: number;
   resolverUrl: string;
   frontend: FrontendAddress | undefined;
+  /** Set for `transport: 'websocket'`: the one endpoint (no resolver). */
+  websocket: WebSocketEndpoint | undefined;
   reconnect: ReconnectSettings;
   incoming: IncomingSettings;
   bind: Readonly<BindOptions>;
@@ -40,19 +44,21 @@ const MESSAGES_PER_LIST = 100;
 
 export function resolveSettings(options: MCUserOptions): Settings {
   const frontend = options.frontendAddress;
+  const websocket = resolveWebSocket(options);
   const retry = options.handlerRetry;
   const legacyQueue = options.maxQueuedDeliveries === undefined ? undefined : positive(options.maxQueuedDeliveries, 64, 'maxQueuedDeliveries') * MESSAGES_PER_LIST;
   return {
     sendTimeoutMs: positive(options.sendTimeoutMs, 10_000, 'sendTimeoutMs'),
     connectTimeoutMs: positive(options.connectTimeoutMs, 5_000, 'connectTimeoutMs'),
     loginTimeoutMs: positive(options.loginTimeoutMs, 5_000, 'loginTimeoutMs'),
-    pingIntervalMs: positive(options.pingIntervalMs, 3_000, 'pingIntervalMs'),
+    pingIntervalMs: positive(options.pingIntervalMs, websocket ? WS_PING_INTERVAL_MS : 3_000, 'pingIntervalMs'),
     responseTimeoutMs: positive(options.responseTimeoutMs, 5_000, 'responseTimeoutMs'),
     maxPendingMessages: positive(options.maxPendingMessages, 10_000, 'maxPendingMessages'),
     maxPayloadBytes: positive(options.maxPayloadBytes, 64 * 1024, 'maxPayloadBytes'),
     maxFrameBody: positive(options.maxFrameBody, DEFAULT_MAX_FRAME_BODY, 'maxFrameBody'),
     resolverUrl: options.resolverUrl ?? DEFAULT_RESOLVER_URL,
     frontend: typeof frontend === 'string' ? parseAddress(frontend) : frontend,
+    websocket,
     reconnect: resolveReconnect(options.reconnect ?? {}),
     incoming: {
       ackMode: checkAckMode(options.ackMode),
@@ -75,6 +81,32 @@ export function resolveSettings(options: MCUserOptions): Settings {
       clientAttrs: attrs(options.clientAttrs, 'clientAttrs'),
       cloudAttrs: attrs(options.cloudAttrs, 'cloudAttrs'),
     }),
+  };
+}
+
+function resolveWebSocket(options: MCUserOptions): WebSocketEndpoint | undefined {
+  const transport = options.transport ?? 'tcp';
+  if (transport !== 'tcp' && transport !== 'websocket') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, "transport must be 'tcp' or 'websocket'");
+  const ws = options.websocket;
+  if (transport === 'tcp') {
+    if (ws !== undefined) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, "websocket options need transport: 'websocket'");
+    return undefined;
+  }
+  if (options.frontendAddress !== undefined) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, "frontendAddress is for transport 'tcp'; give websocket.url instead");
+  if (ws !== undefined && (typeof ws !== 'object' || ws === null)) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'websocket must be an object');
+  const url = ws?.url ?? WS_ENDPOINT;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new MIMCError(ErrorCode.INVALID_ARGUMENT, `websocket.url is not a URL: ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== 'wss:' && parsed.protocol !== 'ws:') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'websocket.url must start with wss:// or ws://');
+  return {
+    url,
+    ...(ws?.ca === undefined ? {} : { ca: ws.ca }),
+    ...(ws?.agent === undefined ? {} : { agent: ws.agent }),
+    ...(ws?.headers === undefined ? {} : { headers: { ...ws.headers } }),
   };
 }
 

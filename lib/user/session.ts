@@ -1,15 +1,11 @@
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { BIND_METHOD, CHID, Cmd, SERVER } from '../protocol/constants.js';
-import { bindSignature, deriveBodyKey } from '../protocol/keys.js';
+import { bindSignature } from '../protocol/keys.js';
+import { createClientCodec, type ClientFrameCodec } from '../protocol/client-codec.js';
 import {
   bindKickValue,
-  buildBindFrame,
-  buildClientSecMsgFrame,
-  buildConnFrame,
-  buildHeaderOnlyFrame,
   decodeBindResult,
-  decodeBody,
   decodeConnResp,
   decodeSecMsgPayload,
   type BindOptions,
@@ -17,14 +13,14 @@ import {
   type DecodedBody,
   type MimcPacket,
 } from '../protocol/packets.js';
-import { Rc4 } from '../protocol/rc4.js';
-import { FrameConnection, type FrameSink } from '../transport/connection.js';
+import { FrameConnection } from '../transport/connection.js';
+import type { Endpoint, FrameSink, FrameTransport } from '../transport/types.js';
+import { WebSocketConnection } from '../transport/websocket.js';
 import type { IdGenerator } from './ids.js';
-import type { FrontendAddress } from './resolver.js';
 import type { TokenInfo } from './token.js';
 
 export interface SessionConfig {
-  address: FrontendAddress;
+  endpoint: Endpoint;
   resource: string;
   token: TokenInfo;
   ids: IdGenerator;
@@ -66,8 +62,8 @@ type Phase = 'conn' | 'bind' | 'bound' | 'unbinding' | 'closed';
  */
 export class Session implements FrameSink {
   private phase: Phase = 'conn';
-  private bodyKey: Rc4 | null = null;
-  private connection!: FrameConnection;
+  private readonly codec: ClientFrameCodec;
+  private connection!: FrameTransport;
   /** Settles `establish`; null once settled. */
   private handshake: { resolve(): void; reject(err: MIMCError): void; timer: NodeJS.Timeout } | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
@@ -77,7 +73,9 @@ export class Session implements FrameSink {
   private constructor(
     private readonly config: SessionConfig,
     private readonly events: SessionEvents,
-  ) {}
+  ) {
+    this.codec = createClientCodec(config.endpoint.kind, { maxFrameBody: config.maxFrameBody });
+  }
 
   get identity() {
     return { uuid: this.config.token.uuid, resource: this.config.resource };
@@ -104,17 +102,18 @@ export class Session implements FrameSink {
    */
   static async establish(config: SessionConfig, events: SessionEvents, signal: AbortSignal): Promise<Session> {
     const session = new Session(config, events);
-    session.connection = await FrameConnection.open(
-      { host: config.address.host, port: config.address.port, connectTimeoutMs: config.connectTimeoutMs, maxFrameBody: config.maxFrameBody },
-      session,
-      signal,
-    );
+    const { endpoint } = config;
+    const open = { connectTimeoutMs: config.connectTimeoutMs, maxFrameBody: config.maxFrameBody };
+    session.connection =
+      endpoint.kind === 'tcp'
+        ? await FrameConnection.open({ host: endpoint.host, port: endpoint.port, ...open }, session, signal)
+        : await WebSocketConnection.open(endpoint, open, session, signal);
     const onAbort = () => session.close(new MIMCError(ErrorCode.ABORTED, 'login aborted', { cause: signal.reason }));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       await new Promise<void>((resolve, reject) => {
         session.handshake = { resolve, reject, timer: setTimeout(session.handshakeTimedOut, config.loginTimeoutMs) };
-        session.connection.send(buildConnFrame(session.identity, config.ids.next(), ''));
+        session.connection.send(session.codec.conn(session.identity, config.ids.next()));
       });
       return session;
     } catch (err) {
@@ -128,7 +127,7 @@ export class Session implements FrameSink {
   /** Writes a SECMSG packet. `expectsReply` arms the liveness deadline (false for sequence acks). */
   sendPacket(packet: MimcPacket, expectsReply: boolean, stillWanted?: () => boolean): boolean {
     if (this.phase !== 'bound') return false;
-    const frame = buildClientSecMsgFrame(this.identity, packet, this.config.token.securityKey, this.bodyKey!);
+    const frame = this.codec.secMsg(this.identity, packet, this.config.token.securityKey);
     return this.write(frame, expectsReply, stillWanted);
   }
 
@@ -143,7 +142,7 @@ export class Session implements FrameSink {
         clearTimeout(timer);
         resolve();
       };
-      this.connection.send(buildHeaderOnlyFrame(Cmd.UBND, this.identity, this.config.ids.next(), this.bodyKey!));
+      this.connection.send(this.codec.headerOnly(Cmd.UBND, this.identity, this.config.ids.next()));
     });
     this.close();
   }
@@ -156,13 +155,13 @@ export class Session implements FrameSink {
 
   // ---- FrameSink ------------------------------------------------------------------------------
 
-  onFrame(body: Uint8Array): void {
+  onFrame(unit: Uint8Array): void {
     this.clearDeadTimer();
     const hook = this.afterAnyFrame;
     this.afterAnyFrame = null;
     hook?.();
     try {
-      const decoded = decodeBody(body, this.bodyKey);
+      const decoded = this.codec.decode(unit);
       if (decoded === null) return; // pong
       if (this.phase === 'bound' || this.phase === 'unbinding') this.dispatch(decoded);
       else this.advanceHandshake(decoded);
@@ -190,7 +189,7 @@ export class Session implements FrameSink {
     const { header } = decoded;
     if (this.phase === 'conn' && header.cmd === Cmd.CONN) {
       const { challenge } = decodeConnResp(decoded.payload);
-      this.bodyKey = new Rc4(deriveBodyKey(challenge, ''));
+      this.codec.keyWith(challenge);
       this.phase = 'bind';
       this.handshake?.timer.refresh();
       this.sendBind(challenge);
@@ -225,7 +224,7 @@ export class Session implements FrameSink {
       token: token.token,
       securityKey: token.securityKey,
     });
-    this.connection.send(buildBindFrame(who, id, token.token, sig, this.bodyKey!, bind));
+    this.connection.send(this.codec.bind(who, id, { token: token.token, sig, options: bind }));
   }
 
   private settleHandshake(error?: MIMCError): void {
@@ -283,7 +282,7 @@ export class Session implements FrameSink {
 
   private readonly ping = (): void => {
     if (this.phase !== 'bound') return;
-    this.write(buildHeaderOnlyFrame(Cmd.PING, this.identity, this.config.ids.next(), this.bodyKey!), true);
+    this.write(this.codec.headerOnly(Cmd.PING, this.identity, this.config.ids.next()), true);
     this.pingTimer?.refresh();
   };
 

@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import type { Logger } from 'pino';
 import type { MIMCError } from '../errors.js';
 import type { UserInfoStore } from './user-info-store.js';
@@ -198,6 +199,23 @@ export interface ReconnectingEvent {
   error: MIMCError;
 }
 
+export type Transport = 'tcp' | 'websocket';
+
+/** How a `transport: 'websocket'` user connects. */
+export interface WebSocketOptions {
+  /** Endpoint; default `wss://wsapp.chat.xiaomi.net` (MIMC's). `ws://` only for a local emulator. */
+  url?: string;
+  /**
+   * Extra CA certificates (PEM) to trust, e.g. a company's private CA or a test certificate.
+   * Certificates are always verified; Node's default CAs apply when this is absent.
+   */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Agent for the upgrade request: plug an HTTPS proxy in here, e.g. `new HttpsProxyAgent('http://proxy:3128')`. */
+  agent?: Agent;
+  /** Extra headers on the upgrade request (e.g. a gateway's credentials). */
+  headers?: Record<string, string>;
+}
+
 export interface MCUserOptions {
   appId: bigint | string;
   appAccount: string;
@@ -208,15 +226,23 @@ export interface MCUserOptions {
   messageDelegate?: MessageHandlerDelegate;
   /** Resolver (GSLB) base URL. Default: the real MIMC resolver. */
   resolverUrl?: string;
-  /** Connect straight to this frontend (`host:port` or an object), skipping the resolver. */
+  /** Connect straight to this frontend (`host:port` or an object), skipping the resolver (TCP only). */
   frontendAddress?: string | { host: string; port: number };
+  /**
+   * How to reach MIMC: `'tcp'` (default), the native protocol to the frontends the resolver
+   * names (port 5222); or `'websocket'`, the WebJS SDK's framing over `wss://` (port 443), for
+   * networks that only let HTTPS out. Everything above the connection behaves the same.
+   */
+  transport?: Transport;
+  /** WebSocket settings; only with `transport: 'websocket'`. */
+  websocket?: WebSocketOptions;
   /** Time allowed for a server ack (default 10 000 ms, as the Go SDK). */
   sendTimeoutMs?: number;
-  /** Time allowed for the TCP connect (default 5 000 ms). */
+  /** Time allowed for the connect: TCP, or TCP + TLS + HTTP upgrade for WebSocket (default 5 000 ms). */
   connectTimeoutMs?: number;
   /** Time allowed for the CONN and BIND answers (default 5 000 ms). */
   loginTimeoutMs?: number;
-  /** Ping after this long without writing (default 3 000 ms, as the Go SDK). */
+  /** Ping after this long without writing (default 3 000 ms over TCP, as the Go SDK; 30 000 ms over WebSocket, as the WebJS SDK). */
   pingIntervalMs?: number;
   /** The connection is declared dead when nothing arrives this long after a request (default 5 000 ms). */
   responseTimeoutMs?: number;

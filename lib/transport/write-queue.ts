@@ -1,0 +1,72 @@
+/** The single writer of a connection: a queue drained by one async loop that respects backpressure. */
+
+/** The few things the loop needs from the underlying socket or WebSocket. */
+export interface WriteTarget {
+  /** Writes one frame; false when the peer is not keeping up (wait for drain before more). */
+  write(frame: Uint8Array): boolean;
+  /** Resolves once the target accepts writes again, or is gone. */
+  drained(): Promise<void>;
+  /** Optional batching around a burst of writes (TCP cork/uncork: one syscall per burst). */
+  beginBurst?(): void;
+  endBurst?(): void;
+}
+
+interface QueuedWrite {
+  frame: Uint8Array;
+  /** Asked just before writing: a frame whose purpose has expired (e.g. its send timed out) is skipped. */
+  stillWanted?: () => boolean;
+}
+
+export class WriteQueue {
+  private readonly queue: QueuedWrite[] = [];
+  private queuedBytes = 0;
+  private wake: (() => void) | null = null;
+  private stopped = false;
+  /** Monotonic time (ms) of the last frame handed to the target. */
+  lastWrittenAt = 0;
+
+  constructor(private readonly target: WriteTarget) {
+    void this.loop();
+  }
+
+  /** Bytes of the frames not yet written. */
+  get pendingBytes(): number {
+    return this.queuedBytes;
+  }
+
+  push(frame: Uint8Array, stillWanted?: () => boolean): void {
+    if (this.stopped) return;
+    this.queue.push(stillWanted ? { frame, stillWanted } : { frame });
+    this.queuedBytes += frame.length;
+    this.wake?.();
+  }
+
+  /** Drops what is queued and ends the loop. */
+  stop(): void {
+    this.stopped = true;
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.wake?.();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (this.queue.length === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+        continue;
+      }
+      let needDrain = false;
+      this.target.beginBurst?.();
+      while (this.queue.length > 0 && !needDrain && !this.stopped) {
+        const next = this.queue.shift()!;
+        this.queuedBytes -= next.frame.length;
+        if (next.stillWanted && !next.stillWanted()) continue;
+        needDrain = !this.target.write(next.frame);
+        this.lastWrittenAt = performance.now();
+      }
+      this.target.endBurst?.();
+      if (needDrain && !this.stopped) await this.target.drained();
+    }
+  }
+}
