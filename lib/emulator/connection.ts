@@ -1,37 +1,32 @@
 /**
- * One frontend TCP connection: frame decoding, the CONN → BIND → online state machine,
- * session crypto, and paced COMPOUND delivery with socket backpressure.
+ * One frontend connection (TCP or WebSocket): the CONN → BIND → online state machine, session
+ * crypto, and paced COMPOUND delivery with backpressure. The link carries the units, the wire
+ * lays out the frames; nothing here depends on which transport it is.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { BIND_KICK, BIND_KICK_OTHERS, Cmd, DirFlag, MAX_BIND_ATTRS_BYTES, PacketType, PushStatus } from '../protocol/constants.js';
-import { EMPTY_FRAME, FrameDecoder } from '../protocol/frame.js';
-import { bindSignature, deriveBodyKey } from '../protocol/keys.js';
+import { EMPTY_FRAME } from '../protocol/frame.js';
+import { bindSignature } from '../protocol/keys.js';
 import {
   decodeBind,
-  decodeBody,
   decodeConn,
   decodeP2PMessage,
   decodeP2TMessage,
   decodePullRequest,
-  decodeSecMsgPayload,
   decodeSequenceAck,
   encodeBindResult,
   encodeConnResp,
   encodeOnlineMessageAck,
   encodePacketAck,
   encodePacketList,
-  encodeSecMsgFrame,
-  encodeV6Frame,
   serverHeader,
   type BindResult,
   type ClientHeader,
   type MimcPacket,
   type PacketAck,
 } from '../protocol/packets.js';
-import { Rc4 } from '../protocol/rc4.js';
 import {
   UC_MAX_PAYLOAD_BYTES,
   UcType,
@@ -49,7 +44,9 @@ import { AckCode, type RouteResult } from './acks.js';
 import type { EmulatorCore } from './core.js';
 import type { BoundSession, ClientPeer } from './peer.js';
 import { DeliveryCursor } from './delivery.js';
-import type { Account, Delivery, TokenRecord } from './store.js';
+import type { PeerLink } from './link.js';
+import type { Account, Delivery } from './store.js';
+import { createServerWire, type ServerWire } from './wire.js';
 import { FrameWriter } from './writer.js';
 
 /** Who a connection is logged in as. The token record holds the security key in use. */
@@ -85,8 +82,7 @@ function sameText(a: string, b: string): boolean {
 
 export class Connection implements ClientPeer {
   private state: State = 'awaiting-conn';
-  private readonly decoder: FrameDecoder;
-  private bodyKey: Rc4 | null = null;
+  private readonly wire: ServerWire;
   private challenge = '';
   session: BoundSession | null = null;
   readonly log: Logger;
@@ -102,28 +98,30 @@ export class Connection implements ClientPeer {
 
   constructor(
     private readonly core: EmulatorCore,
-    readonly socket: Socket,
+    private readonly link: PeerLink,
     readonly id: number,
   ) {
+    this.wire = createServerWire(link.kind, core.options.maxFrameBody);
     // Until BIND succeeds only small frames are accepted: an anonymous peer holds at most this much.
-    this.decoder = new FrameDecoder({ maxBodyLength: this.preBindLimit });
-    this.log = core.log.child({ conn: id });
+    link.setMaxBody(this.preBindLimit);
+    this.log = core.log.child({ conn: id, transport: link.kind });
     const { idleTimeoutMs, bindTimeoutMs } = core.options;
     this.idleTimer = setTimeout(() => this.close(`no inbound bytes for ${idleTimeoutMs} ms`), idleTimeoutMs);
     this.loginTimer = setTimeout(() => this.close(`not bound within ${bindTimeoutMs} ms`), bindTimeoutMs);
-    socket.setNoDelay(true);
     const { compoundBatchSize, maxFrameBody, offlineStoreLimit, maxUnackedBatches } = core.options;
     this.delivery = new DeliveryCursor(compoundBatchSize, maxFrameBody, Buffer.byteLength(core.app.appPackage), offlineStoreLimit, maxUnackedBatches);
-    this.writer = new FrameWriter(socket, core.faultState, core.stats, core.options.maxQueuedBytes, this.log, {
+    this.writer = new FrameWriter(link, this.wire, core.faultState, core.stats, core.options.maxQueuedBytes, this.log, {
       appAccount: () => this.appAccount,
       overflow: (reason) => this.close(reason),
       drained: () => this.schedulePump(),
     });
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err: Error) => this.log.debug({ err: err.message }, 'socket error'));
-    socket.on('end', () => this.close('peer ended the connection'));
-    socket.on('close', () => this.onSocketClose());
-    this.log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection accepted');
+    link.start({
+      units: (units, error) => this.onUnits(units, error),
+      drained: () => this.writer.onDrain(),
+      ended: (reason) => this.close(reason),
+      closed: () => this.onLinkClosed(),
+    });
+    this.log.debug({ remote: link.remote }, 'connection accepted');
   }
 
   private get preBindLimit(): number {
@@ -145,17 +143,16 @@ export class Connection implements ClientPeer {
   // -------------------------------------------------------------------------------------------
   // Inbound
 
-  private onData(chunk: Buffer): void {
+  private onUnits(units: Uint8Array[], error: MIMCError | null): void {
     if (this.state === 'closed') return;
     this.idleTimer.refresh();
     // frames verified before a corrupt one are handled first, then the connection is refused
-    const { frames, error } = this.decoder.decode(chunk);
-    for (const body of frames) {
+    for (const unit of units) {
       if (this.isClosed) return;
       this.core.stats.framesIn++;
       if (this.core.faultState.isStalled(this.appAccount)) continue;
       try {
-        this.handleBody(body);
+        this.handleUnit(unit);
       } catch (err) {
         this.reject(err);
         return;
@@ -167,14 +164,14 @@ export class Connection implements ClientPeer {
     }
   }
 
-  private handleBody(body: Uint8Array): void {
+  private handleUnit(unit: Uint8Array): void {
     if (this.state === 'awaiting-conn') {
-      this.handleConn(body);
+      this.handleConn(unit);
       return;
     }
-    const decoded = decodeBody(body, this.bodyKey);
+    const decoded = this.wire.decode(unit);
     if (decoded === null) {
-      // The C++ SDK pings with an empty frame.
+      // The C++ SDK pings with an empty TCP frame.
       this.writer.write(EMPTY_FRAME);
       return;
     }
@@ -185,14 +182,14 @@ export class Connection implements ClientPeer {
         this.handleBind(header, payload);
         return;
       case Cmd.PING:
-        this.writer.write(EMPTY_FRAME);
+        this.writer.write(this.wire.pong(header));
         return;
       case Cmd.UBND:
         if (this.session) {
           this.log.debug({ resource: this.session.resource }, 'unbound by client');
           this.unbind();
         }
-        this.writer.write(EMPTY_FRAME);
+        this.writer.write(this.wire.pong(header));
         return;
       case Cmd.SECMSG:
         if (!this.session) throw violation('SECMSG before a successful BIND', ErrorCode.NOT_LOGGED_IN);
@@ -213,22 +210,17 @@ export class Connection implements ClientPeer {
     }
   }
 
-  private handleConn(body: Uint8Array): void {
-    if (body.length === 0) throw violation('first frame must be CONN, got an empty frame');
-    const decoded = decodeBody(body, null)!;
+  private handleConn(unit: Uint8Array): void {
+    const decoded = this.wire.decode(unit);
+    if (decoded === null) throw violation('first frame must be CONN, got an empty frame');
     if (decoded.header.cmd !== Cmd.CONN) {
       throw violation(`first frame must be CONN, got ${JSON.stringify(decoded.header.cmd.slice(0, 16))}`);
     }
     const conn = decodeConn(decoded.payload);
     this.challenge = randomChallenge();
-    const reply = encodeV6Frame(
-      serverHeader(Cmd.CONN, decoded.header.uuid, decoded.header.resource, this.core.nextId()),
-      encodeConnResp(this.challenge),
-      null,
-    );
     // The CONN response is plaintext: the client has no key until it reads it.
-    this.writer.write(reply);
-    this.bodyKey = new Rc4(deriveBodyKey(this.challenge, conn.udid));
+    this.writer.write(this.wire.frame(serverHeader(Cmd.CONN, decoded.header.uuid, decoded.header.resource, this.core.nextId()), encodeConnResp(this.challenge)));
+    this.wire.keyWith(this.challenge, conn.udid);
     this.state = 'handshaken';
     this.loginTimer?.refresh();
     this.log.debug({ sdk: conn.sdk, version: conn.version, udidLength: conn.udid.length }, 'handshake done');
@@ -237,7 +229,7 @@ export class Connection implements ClientPeer {
   private handleBind(header: ClientHeader, payload: Uint8Array): void {
     const bind = decodeBind(payload);
     const reply = (r: Partial<BindResult> & { result: boolean }): void => {
-      this.writer.write(encodeV6Frame(serverHeader(Cmd.BIND, header.uuid, header.resource, header.id, DirFlag.SC_RESP), encodeBindResult(r), this.bodyKey));
+      this.writer.write(this.wire.frame(serverHeader(Cmd.BIND, header.uuid, header.resource, header.id, DirFlag.SC_RESP), encodeBindResult(r)));
     };
     const lookup = this.core.store.lookupToken(bind.token);
     if (lookup.status === 'unknown') {
@@ -300,7 +292,7 @@ export class Connection implements ClientPeer {
       cloudAttrs: bind.cloudAttrs,
     };
     this.state = 'bound';
-    this.decoder.setMaxBodyLength(this.core.options.maxFrameBody);
+    this.link.setMaxBody(this.core.options.maxFrameBody);
     if (this.loginTimer) {
       clearTimeout(this.loginTimer);
       this.loginTimer = null;
@@ -315,7 +307,7 @@ export class Connection implements ClientPeer {
 
   private handleSecMsg(header: ClientHeader, payload: Uint8Array): void {
     const session = this.session!;
-    const packet = decodeSecMsgPayload(header, payload, session.token.securityKey);
+    const packet = this.wire.clientPacket(header, payload, session.token.securityKey);
     switch (packet.type) {
       case PacketType.P2P_MESSAGE:
       case PacketType.P2T_MESSAGE:
@@ -482,7 +474,7 @@ export class Connection implements ClientPeer {
     const packet: MimcPacket = { packetId: packetId ?? id, package: this.core.app.appPackage, type, payload, timestamp: timestamp ?? BigInt(Date.now()) };
     const header = serverHeader(Cmd.SECMSG, session.account.uuid, session.resource, id, dirFlag);
     // Payload key: the recipient's own security key and the id of this downstream header.
-    return encodeSecMsgFrame(header, packet, session.token.securityKey, this.bodyKey!);
+    return this.wire.secMsg(header, packet, session.token.securityKey);
   }
 
   private sendAck(ack: PacketAck): void {
@@ -495,7 +487,7 @@ export class Connection implements ClientPeer {
     const session = this.session;
     if (!session || this.state === 'closed') return;
     const header = serverHeader(Cmd.KICK, session.account.uuid, session.resource, this.core.nextId(), DirFlag.SC_ONEWAY);
-    this.writer.write(encodeV6Frame(header, encodeBindResult({ result: false, ...result }), this.bodyKey), true);
+    this.writer.write(this.wire.frame(header, encodeBindResult({ result: false, ...result })), true);
     this.log.info({ account: session.account.appAccount, resource: session.resource, errorType: result.errorType }, 'kicked');
     this.unbind();
     if (close) this.close(`kicked: ${result.errorType}`, { graceful: true });
@@ -595,7 +587,7 @@ export class Connection implements ClientPeer {
     this.delivery.clearLive();
     if (this.state === 'bound') {
       this.state = 'handshaken';
-      this.decoder.setMaxBodyLength(this.preBindLimit);
+      this.link.setMaxBody(this.preBindLimit);
     }
   }
 
@@ -623,8 +615,8 @@ export class Connection implements ClientPeer {
     this.clearTimers();
     // Hand anything written this tick (e.g. a BIND refusal before a rejection) to the kernel first.
     this.writer.dispose();
-    if (options.graceful && !this.socket.destroyed) {
-      this.socket.end();
+    if (options.graceful && !this.link.destroyed) {
+      this.link.end();
       this.closeTimer = setTimeout(() => this.finish(), GRACEFUL_CLOSE_MS);
     } else {
       this.finish();
@@ -635,7 +627,7 @@ export class Connection implements ClientPeer {
   private finish(): void {
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = null;
-    this.socket.destroy();
+    this.link.destroy();
     this.core.connectionGone(this);
   }
 
@@ -648,8 +640,8 @@ export class Connection implements ClientPeer {
     this.pumpScheduled = false;
   }
 
-  private onSocketClose(): void {
-    this.close('socket closed');
+  private onLinkClosed(): void {
+    this.close('connection closed');
     this.finish();
   }
 

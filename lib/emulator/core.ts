@@ -62,6 +62,7 @@ export class EmulatorCore implements FaultTarget {
   readonly unlimited: UnlimitedGroups;
   private readonly idPrefix = `emu_${randomBytes(4).toString('hex')}_`;
   private idCounter = 0;
+  private connectionCounter = 0;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -94,6 +95,11 @@ export class EmulatorCore implements FaultTarget {
 
   // -------------------------------------------------------------------------------------------
   // Connections and sessions
+
+  /** A fresh connection id for logs, shared by the TCP and WebSocket frontends. */
+  nextConnectionId(): number {
+    return ++this.connectionCounter;
+  }
 
   connectionOpened(conn: ClientPeer): void {
     this.connections.add(conn);

@@ -3,10 +3,10 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { once } from 'node:events';
 import { Connection } from './connection.js';
 import type { EmulatorCore } from './core.js';
+import { TcpLink } from './link.js';
 
 export class Frontend {
   private server: Server | null = null;
-  private nextConnId = 1;
   /** The bound port; fixed after the first listen so restarts reuse it. */
   port: number;
 
@@ -34,7 +34,7 @@ export class Frontend {
   }
 
   private accept(socket: Socket): void {
-    const conn = new Connection(this.core, socket, this.nextConnId++);
+    const conn = new Connection(this.core, new TcpLink(socket), this.core.nextConnectionId());
     this.core.connectionOpened(conn);
   }
 

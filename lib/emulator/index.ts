@@ -7,6 +7,7 @@ import { Faults } from './faults.js';
 import { Frontend } from './frontend.js';
 import { ADMIN_PATH, HttpService, RESOLVER_PATH, TOKEN_PATH, checkAccountName, tokenBody } from './http.js';
 import { resolveOptions } from './options.js';
+import { WebSocketFrontend } from './ws-frontend.js';
 import type { Emulator, EmulatorApp, EmulatorFaults, EmulatorOptions, EmulatorStats, OnlineSession } from './types.js';
 
 export type { Emulator, EmulatorApp, EmulatorFaults, EmulatorOptions, EmulatorStats, OnlineSession } from './types.js';
@@ -27,6 +28,7 @@ class EmulatorImpl implements Emulator {
   constructor(
     private readonly core: EmulatorCore,
     private readonly fe: Frontend,
+    private readonly wsFe: WebSocketFrontend | null,
     private readonly http: HttpService,
     private readonly publicHost: string,
   ) {
@@ -56,6 +58,11 @@ class EmulatorImpl implements Emulator {
   /** host:port as the resolver hands it out. */
   frontendAddress(): string {
     return `${this.publicHost}:${this.fe.port}`;
+  }
+
+  get websocketUrl(): string | undefined {
+    if (!this.wsFe) return undefined;
+    return `${this.wsFe.secure ? 'wss' : 'ws'}://${this.publicHost}:${this.wsFe.port}/`;
   }
 
   get app(): EmulatorApp {
@@ -128,8 +135,9 @@ class EmulatorImpl implements Emulator {
     this.restarting ??= (async () => {
       try {
         this.core.log.info('restarting frontend');
-        await this.fe.close();
+        await Promise.all([this.fe.close(), this.wsFe?.close()]);
         await this.fe.listen();
+        await this.wsFe?.listen();
       } finally {
         this.restarting = null;
       }
@@ -141,7 +149,7 @@ class EmulatorImpl implements Emulator {
     this.closing ??= (async () => {
       await this.restarting?.catch(() => undefined);
       this.core.callbacks.close();
-      await Promise.all([this.fe.close(), this.http.close()]);
+      await Promise.all([this.fe.close(), this.wsFe?.close(), this.http.close()]);
       this.core.faultState.reset();
       this.core.log.info('emulator closed');
     })();
@@ -159,6 +167,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const log = resolved.logger.child({ component: 'mimc-emulator' });
   const core = new EmulatorCore(resolved, log);
   const fe = new Frontend(core, resolved.host, resolved.port);
+  const ws = resolved.websocket;
+  const wsFe = ws ? new WebSocketFrontend(core, resolved.host, ws.port, ws.tls) : null;
   let emulator: EmulatorImpl | null = null;
   const http = new HttpService(
     {
@@ -172,12 +182,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   );
   await fe.listen();
   try {
+    await wsFe?.listen();
     await http.listen();
   } catch (err) {
-    await fe.close();
+    await Promise.all([fe.close(), wsFe?.close()]);
     throw err;
   }
-  emulator = new EmulatorImpl(core, fe, http, reachable(resolved.host));
-  log.info({ tokenUrl: emulator.tokenUrl, frontend: emulator.frontendAddress() }, 'emulator started');
+  emulator = new EmulatorImpl(core, fe, wsFe, http, reachable(resolved.host));
+  log.info({ tokenUrl: emulator.tokenUrl, frontend: emulator.frontendAddress(), websocketUrl: emulator.websocketUrl }, 'emulator started');
   return emulator;
 }

@@ -18,6 +18,8 @@ export interface ResolvedOptions {
   host: string;
   port: number;
   httpPort: number;
+  /** undefined = no WebSocket frontend. */
+  websocket: { port: number; tls: { key: string | Buffer; cert: string | Buffer } | undefined } | undefined;
   app: EmulatorApp;
   tokenTtlMs: number;
   offlineStoreLimit: number;
@@ -87,6 +89,17 @@ function text(name: string, value: string | undefined, fallback: string): string
   return value;
 }
 
+function websocket(value: EmulatorOptions['websocket']): ResolvedOptions['websocket'] {
+  if (value === undefined || value === true) return { port: 0, tls: undefined };
+  if (value === false) return undefined;
+  if (typeof value !== 'object' || value === null) throw invalid('emulator option websocket must be a boolean or { port?, tls? }');
+  const tls = value.tls;
+  if (tls !== undefined && (typeof tls !== 'object' || tls === null || !tls.key || !tls.cert)) {
+    throw invalid('emulator option websocket.tls needs a PEM key and cert');
+  }
+  return { port: integer('websocket.port', value.port, 0, 0, 65535), tls: tls ? { key: tls.key, cert: tls.cert } : undefined };
+}
+
 export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
   let appId = DEFAULT_APP.appId;
   if (options.appId !== undefined) {
@@ -98,6 +111,7 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     host: text('host', options.host, '127.0.0.1'),
     port: integer('port', options.port, 0, 0, 65535),
     httpPort: integer('httpPort', options.httpPort, 0, 0, 65535),
+    websocket: websocket(options.websocket),
     app: {
       appId,
       appKey: text('appKey', options.appKey, DEFAULT_APP.appKey),

@@ -8,6 +8,12 @@ export interface EmulatorOptions {
   port?: number;
   /** Token, resolver and admin HTTP port; default 0 = chosen by the OS. */
   httpPort?: number;
+  /**
+   * The WebSocket frontend (the same protocol as the WebJS SDK, sharing all state with the TCP
+   * frontend). Default `true`: ws:// on a port chosen by the OS. `false` turns it off; `tls`
+   * (PEM key and certificate) serves wss:// instead.
+   */
+  websocket?: boolean | { port?: number; tls?: { key: string | Buffer; cert: string | Buffer } };
   /** Application id; default 2882303761517479657n (larger than 2^53 on purpose). */
   appId?: bigint | string;
   appKey?: string;
@@ -160,6 +166,8 @@ export interface Emulator {
   readonly frontend: { host: string; port: number };
   /** Extension: "host:port" of the frontend exactly as the resolver hands it out (IPv6 in brackets). */
   frontendAddress(): string;
+  /** `ws://host:P/` (or `wss://…` with `websocket.tls`) for `MCUser`'s `websocket.url`; undefined when turned off. */
+  readonly websocketUrl: string | undefined;
   readonly app: EmulatorApp;
   /** The raw token-service JSON body for the account, as an app server hands it to the client. */
   fetchToken(appAccount: string): Promise<string>;
@@ -183,7 +191,7 @@ export interface Emulator {
   storedCount(appAccount: string): number;
   readonly stats: Readonly<EmulatorStats>;
   readonly faults: EmulatorFaults;
-  /** Closes every TCP connection and the listener, then listens again on the same port; state is kept. */
+  /** Closes every connection and both frontend listeners, then listens again on the same ports; state is kept. */
   restartFrontend(): Promise<void>;
   /** Changes the callback URLs at run time (undefined turns a channel off; `offline` does not default to `instant` here). */
   setCallbackUrls(urls: { instant?: string; offline?: string }): void;

@@ -1,26 +1,23 @@
 /**
  * The outbound side of one frontend connection: one syscall per tick (cork), backpressure
- * (pause reading while the socket does not drain, close above a byte cap), and the
+ * (pause reading while the link does not drain, close above a byte cap), and the
  * write-side faults (stall, corruption, delay, oversized head).
  */
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { CHECKSUM_LENGTH, HEAD_LENGTH, MAGIC, VERSION } from '../protocol/constants.js';
 import type { FaultState } from './faults.js';
+import type { PeerLink } from './link.js';
 import type { EmulatorStats } from './types.js';
+import type { ServerWire } from './wire.js';
 
 /** How often frames held by the delay fault look again whether a stall has ended. */
 const STALL_RECHECK_MS = 20;
-
-/** Announced body length of the oversized-frame fault: 16 MiB + 1. */
-export const OVERSIZED_BODY = 16 * 1024 * 1024 + 1;
 
 export interface WriterHooks {
   /** Account the connection is bound as, for per-account faults. */
   appAccount(): string | undefined;
   /** The peer does not read: close the connection. */
   overflow(reason: string): void;
-  /** The socket drained after blocking: deliveries may resume. */
+  /** The link drained after blocking: deliveries may resume. */
   drained(): void;
 }
 
@@ -37,19 +34,18 @@ export class FrameWriter {
   private readonly uncork = (): void => {
     if (!this.corked) return;
     this.corked = false;
-    this.socket.uncork();
+    this.link.endBurst();
   };
 
   constructor(
-    private readonly socket: Socket,
+    private readonly link: PeerLink,
+    private readonly wire: ServerWire,
     private readonly faults: FaultState,
     private readonly stats: EmulatorStats,
     private readonly maxQueuedBytes: number,
     private readonly log: Logger,
     private readonly hooks: WriterHooks,
-  ) {
-    socket.on('drain', () => this.onDrain());
-  }
+  ) {}
 
   /** Writes one frame now, unless stalled (`evenIfStalled` for KICK) or closed. */
   write(frame: Uint8Array, evenIfStalled = false): void {
@@ -57,29 +53,25 @@ export class FrameWriter {
     if (!evenIfStalled && this.faults.isStalled(this.hooks.appAccount())) return;
     let bytes = frame;
     if (this.faults.takeCorruption(this.hooks.appAccount())) {
-      bytes = Uint8Array.from(frame);
-      const bodyLength = bytes.length - HEAD_LENGTH - CHECKSUM_LENGTH;
-      // Any single changed byte changes Adler-32, so the receiver sees a checksum mismatch.
-      const at = bodyLength > 0 ? HEAD_LENGTH + (bodyLength >>> 1) : bytes.length - 1;
-      bytes[at] = bytes[at]! ^ 0xff;
+      bytes = this.wire.corrupt(frame);
       this.log.info('fault: corrupted an outbound frame');
     }
     this.stats.framesOut++;
     if (!this.corked) {
       // Frames written in one tick (e.g. the acks of a burst of messages) leave in one syscall.
       this.corked = true;
-      this.socket.cork();
+      this.link.beginBurst();
       process.nextTick(this.uncork);
     }
-    const flushed = this.socket.write(bytes);
-    if (this.socket.writableLength > this.maxQueuedBytes) {
+    const flushed = this.link.write(bytes);
+    if (this.link.queuedBytes > this.maxQueuedBytes) {
       this.hooks.overflow(`slow reader: more than ${this.maxQueuedBytes} bytes queued`);
       return;
     }
     if (!flushed && !this.blocked) {
       // Stop reading requests from a peer that does not read our answers.
       this.blocked = true;
-      this.socket.pause();
+      this.link.pause();
     }
   }
 
@@ -118,11 +110,7 @@ export class FrameWriter {
   /** Writes a frame head announcing a body over 16 MiB, and nothing after it. */
   writeOversizedHead(): void {
     if (this.closed || this.poisoned) return;
-    const head = Buffer.alloc(HEAD_LENGTH);
-    head.writeUInt16BE(MAGIC, 0);
-    head.writeUInt16BE(VERSION, 2);
-    head.writeUInt32BE(OVERSIZED_BODY, 4);
-    this.socket.write(head);
+    this.link.write(this.wire.oversizedHead());
     this.stats.framesOut++;
     this.poisoned = true;
   }
@@ -141,10 +129,11 @@ export class FrameWriter {
     this.delayed.length = 0;
   }
 
-  private onDrain(): void {
+  /** The link drained: resume reading and delivering. */
+  onDrain(): void {
     if (!this.blocked || this.closed) return;
     this.blocked = false;
-    this.socket.resume();
+    this.link.resume();
     this.hooks.drained();
   }
 }

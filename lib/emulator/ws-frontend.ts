@@ -1,0 +1,95 @@
+/**
+ * The frontend WebSocket listener (the `wss://wsapp.chat.xiaomi.net` of MIMC): an HTTP or HTTPS
+ * server that upgrades any path to a WebSocket and hands each to a Connection, sharing the core
+ * (accounts, sessions, stores) with the TCP frontend.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { once } from 'node:events';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CHECKSUM_LENGTH } from '../protocol/constants.js';
+import { WS_HEAD_LENGTH } from '../protocol/ws-frame.js';
+import { Connection } from './connection.js';
+import type { EmulatorCore } from './core.js';
+import { WebSocketLink } from './link.js';
+
+export interface WebSocketTls {
+  key: string | Buffer;
+  cert: string | Buffer;
+}
+
+export class WebSocketFrontend {
+  private server: Server | null = null;
+  private readonly wss: WebSocketServer;
+  /** The bound port; fixed after the first listen so restarts reuse it. */
+  port: number;
+
+  constructor(
+    private readonly core: EmulatorCore,
+    private readonly host: string,
+    port: number,
+    private readonly tls: WebSocketTls | undefined,
+  ) {
+    this.port = port;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      // frames are protobuf and RC4 ciphertext: compression gains nothing and invites zip bombs
+      perMessageDeflate: false,
+      maxPayload: core.options.maxFrameBody + WS_HEAD_LENGTH + CHECKSUM_LENGTH,
+    });
+  }
+
+  get secure(): boolean {
+    return this.tls !== undefined;
+  }
+
+  async listen(): Promise<void> {
+    const server = this.tls ? createHttpsServer({ key: this.tls.key, cert: this.tls.cert }) : createHttpServer();
+    server.on('request', (_req, res) => {
+      res.writeHead(426, { upgrade: 'websocket', connection: 'close', 'content-type': 'text/plain' }).end('MIMC frontend: WebSocket only\n');
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
+    server.on('clientError', (_err, socket: Socket) => socket.destroy());
+    server.on('tlsClientError', () => undefined); // a peer that distrusts our certificate
+    server.on('error', (err) => this.core.log.error({ err: err.message }, 'WebSocket frontend listener error'));
+    server.listen({ host: this.host, port: this.port, backlog: 4096 });
+    await Promise.race([
+      once(server, 'listening'),
+      once(server, 'error').then(([err]) => {
+        throw err;
+      }),
+    ]);
+    this.server = server;
+    this.port = (server.address() as AddressInfo).port;
+    this.core.log.info({ host: this.host, port: this.port, tls: this.secure }, 'WebSocket frontend listening');
+  }
+
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    if (this.server === null) {
+      socket.destroy(); // closing or restarting
+      return;
+    }
+    socket.setNoDelay(true);
+    // handleUpgrade answers a bad handshake (no key, wrong version, …) with 400 itself
+    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+      const conn = new Connection(this.core, new WebSocketLink(ws, remote), this.core.nextConnectionId());
+      this.core.connectionOpened(conn);
+    });
+  }
+
+  /** Stops accepting, destroys every connection and waits for the listener to close. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    this.core.destroyAll('frontend closing');
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+    this.core.log.info('WebSocket frontend closed');
+  }
+}
