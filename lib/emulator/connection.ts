@@ -43,6 +43,7 @@ import {
 import { AckCode, type RouteResult } from './acks.js';
 import type { EmulatorCore } from './core.js';
 import type { BoundSession, ClientPeer } from './peer.js';
+import type { TransportKind } from '../protocol/client-codec.js';
 import { DeliveryCursor } from './delivery.js';
 import type { PeerLink } from './link.js';
 import type { Account, Delivery } from './store.js';
@@ -95,6 +96,8 @@ export class Connection implements ClientPeer {
   private readonly idleTimer: NodeJS.Timeout;
   private loginTimer: NodeJS.Timeout | null;
   private closeTimer: NodeJS.Timeout | null = null;
+  /** Why the peer was refused, for the WebSocket close code; undefined for any other close. */
+  private violation: unknown;
 
   constructor(
     private readonly core: EmulatorCore,
@@ -126,6 +129,10 @@ export class Connection implements ClientPeer {
 
   private get preBindLimit(): number {
     return Math.min(this.core.options.maxPreBindFrameBody, this.core.options.maxFrameBody);
+  }
+
+  get transport(): TransportKind {
+    return this.link.kind;
   }
 
   get appAccount(): string | undefined {
@@ -599,6 +606,7 @@ export class Connection implements ClientPeer {
       this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'internal error while handling a frame, closing connection');
     }
     this.core.stats.rejectedFrames++;
+    this.violation = err;
     this.close('protocol violation');
   }
 
@@ -627,7 +635,7 @@ export class Connection implements ClientPeer {
   private finish(): void {
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = null;
-    this.link.destroy();
+    this.link.destroy(this.violation);
     this.core.connectionGone(this);
   }
 

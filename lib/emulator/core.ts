@@ -165,8 +165,8 @@ export class EmulatorCore implements FaultTarget {
     const account = this.store.findAccount(appAccount);
     const byResource = account && this.sessionsOf(account);
     if (!byResource) return [];
-    return [...byResource.values()].flatMap(({ session }) =>
-      session ? [{ resource: session.resource, sso: session.sso, clientAttrs: session.clientAttrs, cloudAttrs: session.cloudAttrs }] : [],
+    return [...byResource.values()].flatMap(({ session, transport }) =>
+      session ? [{ resource: session.resource, transport, sso: session.sso, clientAttrs: session.clientAttrs, cloudAttrs: session.cloudAttrs }] : [],
     );
   }
 

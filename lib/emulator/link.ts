@@ -42,7 +42,8 @@ export interface PeerLink {
   resume(): void;
   /** Flushes, then closes politely (TCP FIN, WebSocket close 1000). */
   end(): void;
-  destroy(): void;
+  /** Closes now; `violation` (what the peer did wrong) picks the WebSocket close code. */
+  destroy(violation?: unknown): void;
 }
 
 export class TcpLink implements PeerLink {
@@ -114,6 +115,8 @@ export class TcpLink implements PeerLink {
 
 /** A WebSocket message over this many bytes beyond the limit is refused before decoding. */
 const WS_FRAME_OVERHEAD = WS_HEAD_LENGTH + CHECKSUM_LENGTH;
+/** How long a refused WebSocket peer has to answer our close frame. */
+const WS_CLOSE_GRACE_MS = 1000;
 /** Bytes buffered in ws above which the peer counts as not keeping up. */
 const WS_HIGH_WATER_BYTES = 64 * 1024;
 
@@ -141,7 +144,7 @@ export class WebSocketLink implements PeerLink {
     this.hooks = hooks;
     this.ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
       if (!isBinary) {
-        hooks.units([], new MIMCError(ErrorCode.MALFORMED_FRAME, 'text WebSocket message; MIMC frames are binary'));
+        hooks.units([], new MIMCError(ErrorCode.MALFORMED_FRAME, 'text WebSocket message; MIMC frames are binary', { details: { closeCode: 1003 } }));
         return;
       }
       const unit = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
@@ -196,7 +199,22 @@ export class WebSocketLink implements PeerLink {
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(1000);
   }
 
-  destroy(): void {
-    this.ws.terminate();
+  destroy(violation?: unknown): void {
+    if (violation === undefined || this.ws.readyState === this.ws.CLOSED) {
+      this.ws.terminate();
+      return;
+    }
+    // Tell the peer why (ws may already have, for an oversized message), then give it a moment
+    // to answer the close before the socket goes; the frontend terminates stragglers on shutdown.
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(closeCodeFor(violation));
+    setTimeout(() => this.ws.terminate(), WS_CLOSE_GRACE_MS).unref();
   }
+}
+
+/** A refused peer gets RFC 6455 close codes: 1003 text, 1009 too big, 1002 bad frame, 1011 our fault. */
+function closeCodeFor(violation: unknown): number {
+  if (!MIMCError.is(violation)) return 1011;
+  const explicit = (violation.details as { closeCode?: unknown } | undefined)?.closeCode;
+  if (typeof explicit === 'number') return explicit;
+  return violation.code === ErrorCode.FRAME_TOO_LARGE ? 1009 : 1002;
 }

@@ -2,6 +2,7 @@
  * What the emulator core needs of a client connection. The core routes through this interface
  * and never imports the connection module, so the dependency points one way: connection → core.
  */
+import type { TransportKind } from '../protocol/client-codec.js';
 import type { BindResult } from '../protocol/packets.js';
 import type { Account, Delivery, TokenRecord } from './store.js';
 import type { UcPeer } from './unlimited.js';
@@ -21,6 +22,7 @@ export interface BoundSession {
 
 export interface ClientPeer extends UcPeer {
   readonly session: BoundSession | null;
+  readonly transport: TransportKind;
   readonly appAccount: string | undefined;
   /** CONN answered: frames to this peer are encrypted with its body key. */
   readonly handshaken: boolean;

@@ -206,6 +206,8 @@ export interface Emulator {
 /** One bound resource of an account, as `Emulator.onlineSessions` reports it. */
 export interface OnlineSession {
   resource: string;
+  /** What the session's connection runs over. */
+  transport: 'tcp' | 'websocket';
   sso: boolean;
   clientAttrs: string;
   cloudAttrs: string;

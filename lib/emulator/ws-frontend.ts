@@ -22,6 +22,8 @@ export interface WebSocketTls {
 export class WebSocketFrontend {
   private server: Server | null = null;
   private readonly wss: WebSocketServer;
+  /** Every open WebSocket, including refused ones still closing. */
+  private readonly sockets = new Set<WebSocket>();
   /** The bound port; fixed after the first listen so restarts reuse it. */
   port: number;
 
@@ -75,6 +77,8 @@ export class WebSocketFrontend {
     socket.setNoDelay(true);
     // handleUpgrade answers a bad handshake (no key, wrong version, …) with 400 itself
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      this.sockets.add(ws);
+      ws.on('close', () => this.sockets.delete(ws));
       const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
       const conn = new Connection(this.core, new WebSocketLink(ws, remote), this.core.nextConnectionId());
       this.core.connectionOpened(conn);
@@ -86,6 +90,8 @@ export class WebSocketFrontend {
     const server = this.server;
     this.server = null;
     this.core.destroyAll('frontend closing');
+    for (const ws of this.sockets) ws.terminate();
+    this.sockets.clear();
     if (!server) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();

@@ -266,6 +266,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     const lastReceivedAt = this.lifecycle.lastReceivedAt;
     return {
       state: this.state,
+      transport: this.settings.websocket ? 'websocket' : 'tcp',
       online: this.isOnline,
       lastFrameReceivedAt: lastReceivedAt === null ? null : Math.round(Date.now() - (performance.now() - lastReceivedAt)),
       pendingAcks: m.pendingAcks,

@@ -302,6 +302,8 @@ export interface MCUserOptions {
 /** Readiness facts for health probes. */
 export interface HealthSnapshot {
   state: ConnectionState;
+  /** The transport this user connects over (`transport` option). */
+  transport: Transport;
   online: boolean;
   /** Epoch ms of the last frame received from the server, or null. */
   lastFrameReceivedAt: number | null;

@@ -117,7 +117,7 @@ describe('CONN and BIND', () => {
     const ok = await connect();
     await ok.conn({ uuid: token.uuid, resource: 'res_attrs' });
     expect((await ok.bind(token, { clientAttrs: 'a=1', cloudAttrs: 'b', sso: true, kick: '1' })).result).toBe(true);
-    expect(emu.onlineSessions('gina')).toEqual([{ resource: 'res_attrs', sso: true, clientAttrs: 'a=1', cloudAttrs: 'b' }]);
+    expect(emu.onlineSessions('gina')).toEqual([{ resource: 'res_attrs', transport: 'tcp', sso: true, clientAttrs: 'a=1', cloudAttrs: 'b' }]);
 
     const bad = await connect();
     await bad.conn({ uuid: token.uuid, resource: 'res_kick' });

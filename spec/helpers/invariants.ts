@@ -21,6 +21,7 @@ import { startEmulator, type Emulator, type EmulatorOptions } from '../../lib/em
 import { createLogger } from '../../lib/user/logger.js';
 import { MCUser } from '../../lib/user/mcuser.js';
 import type { MCUserOptions, P2PMessage, P2TMessage, ServerAck } from '../../lib/user/types.js';
+import { endpointOptions } from './transport.js';
 
 // ---- the process --------------------------------------------------------------------------------
 
@@ -311,7 +312,7 @@ export class Harness {
       appId: emulator.app.appId,
       appAccount: account,
       tokenDelegate: { fetchToken: () => emulator.fetchToken(account) },
-      ...(this.options.useResolver ? { resolverUrl: emulator.resolverUrl } : { frontendAddress: emulator.frontend }),
+      ...endpointOptions(emulator, options, this.options.useResolver ? { resolverUrl: emulator.resolverUrl } : { frontendAddress: emulator.frontend }),
       ...this.userDefaults,
       ...options,
     };

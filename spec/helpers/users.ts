@@ -4,6 +4,7 @@ import { createLogger } from '../../lib/user/logger.js';
 import { MCUser } from '../../lib/user/mcuser.js';
 import type { MCUserOptions, P2PMessage, P2TMessage, ServerAck } from '../../lib/user/types.js';
 import type { Emulator } from '../../lib/emulator/index.js';
+import { endpointOptions } from './transport.js';
 
 /** Everything a user's delegates saw, for assertions. */
 export interface Recorder {
@@ -21,13 +22,17 @@ export interface TestUser {
 
 const live = new Set<MCUser>();
 
-/** A user wired to the emulator through the resolver (as in production), recording every callback. */
+/**
+ * A user wired to the emulator through the resolver (as in production), or over WebSocket in the
+ * websocket test project, recording every callback.
+ */
 export function makeUser(emulator: Emulator, appAccount: string, options: Partial<MCUserOptions> = {}): TestUser {
   const seen: Recorder = { messages: [], groupMessages: [], acks: [], timeouts: [], statuses: [] };
   const user = new MCUser({
     appId: emulator.app.appId,
     appAccount,
     resolverUrl: emulator.resolverUrl,
+    ...endpointOptions(emulator, options, {}),
     tokenDelegate: { fetchToken: () => emulator.fetchToken(appAccount) },
     statusDelegate: {
       handleChange: (online, type, reason) => {

@@ -4,6 +4,7 @@ import { MCUser } from '../../lib/user/mcuser.js';
 import { startEmulator, type Emulator } from '../../lib/emulator/index.js';
 import { decodeBind, encodeBind } from '../../lib/protocol/packets.js';
 import { destroyUsers, makeUser, until } from '../helpers/users.js';
+import { testTransport } from '../helpers/transport.js';
 
 let emulator: Emulator;
 
@@ -36,14 +37,14 @@ describe('login options', () => {
     await a.user.login();
     await b.user.login();
     expect(emulator.onlineResources('alice').sort()).toEqual(['res_a', 'res_b']);
-    expect(emulator.onlineSessions('alice')).toContainEqual({ resource: 'res_a', sso: false, clientAttrs: '', cloudAttrs: '' });
+    expect(emulator.onlineSessions('alice')).toContainEqual({ resource: 'res_a', transport: testTransport, sso: false, clientAttrs: '', cloudAttrs: '' });
     expect(a.user.isOnline).toBe(true);
   });
 
   it('sends client and cloud attributes in the signed BIND', async () => {
     const a = makeUser(emulator, 'alice', { resource: 'res_a', clientAttrs: 'region=eu&tier=1', cloudAttrs: '{"shard":7}' });
     await a.user.login();
-    expect(emulator.onlineSessions('alice')).toEqual([{ resource: 'res_a', sso: false, clientAttrs: 'region=eu&tier=1', cloudAttrs: '{"shard":7}' }]);
+    expect(emulator.onlineSessions('alice')).toEqual([{ resource: 'res_a', transport: testTransport, sso: false, clientAttrs: 'region=eu&tier=1', cloudAttrs: '{"shard":7}' }]);
   });
 
   it('sso: the new login kicks the other resources with the multi-login reason, and they stay offline', async () => {
@@ -56,7 +57,7 @@ describe('login options', () => {
     await until(() => a.user.state === 'offline' && b.user.state === 'offline', 5000, 'both kicked');
     expect(a.seen.statuses.at(-1)).toEqual(kickedStatus('single sign-on'));
     expect(b.seen.statuses.at(-1)).toEqual(kickedStatus('single sign-on'));
-    expect(emulator.onlineSessions('alice')).toEqual([{ resource: 'res_c', sso: true, clientAttrs: '', cloudAttrs: '' }]);
+    expect(emulator.onlineSessions('alice')).toEqual([{ resource: 'res_c', transport: testTransport, sso: true, clientAttrs: '', cloudAttrs: '' }]);
     expect(c.user.isOnline).toBe(true);
     expect(() => a.user.sendMessage('bob', new Uint8Array([1]))).toThrow(expect.objectContaining({ code: ErrorCode.NOT_LOGGED_IN }));
   });
