@@ -14,6 +14,7 @@ const common = {
 /** Specs whose users come from spec/helpers (makeUser, the reliability harness). */
 const messagingSpecs = [
   'user/mcuser',
+  'user/transports',
   'user/conversation',
   'user/reconnect',
   'user/receive-path',
