@@ -65,10 +65,11 @@ const text = (s: string) => new TextEncoder().encode(s);
 
 async function main(): Promise<void> {
   const emulator = await startEmulator(logger ? { logger } : {});
-  say(`emulator: token ${emulator.tokenUrl}, frontend ${emulator.frontend.host}:${emulator.frontend.port}`);
+  say(`emulator: token ${emulator.tokenUrl}, frontend ${emulator.frontend.host}:${emulator.frontend.port}, WebSocket ${emulator.websocketUrl}`);
   const alice = makeUser(emulator, 'alice');
   const bob = makeUser(emulator, 'bob');
-  const carol = makeUser(emulator, 'carol');
+  // carol's network only allows HTTPS egress: she connects over WebSocket (ws:// to the emulator)
+  const carol = makeUser(emulator, 'carol', { transport: 'websocket', websocket: { url: emulator.websocketUrl! } });
   const dave = makeUser(emulator, 'dave', { sendTimeoutMs: 300 }); // a short ack deadline, for the timeout below
   try {
     await Promise.all([alice.login(), bob.login()]);
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
     say(`carol is offline; the server stores ${stored} messages for her`);
 
     await carol.login();
+    say(`carol logged in over ${carol.health().transport}; TCP and WebSocket users share one service`);
     await waitFor(() => (received.get('carol') ?? 0) >= stored);
 
     const room = await alice.createUnlimitedGroup('demo live room');

@@ -154,6 +154,7 @@ it('the demo', async () => {
   expectOk(plain);
   expect(plain.stdout).toMatch(/dave +no ack in time for \S+ \("Is anyone there\?"\)/);
   expect(plain.stdout).toMatch(/bob +is offline \(multi-login\)/);
+  expect(plain.stdout).toContain('carol logged in over websocket');
   const verbose = await run('npm', ['run', 'demo', '--silent', '--', '--verbose']);
   expectOk(verbose);
 });
