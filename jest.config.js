@@ -27,6 +27,8 @@ const messagingSpecs = [
   'emulator/online',
   'reliability/harness',
   'reliability/lifecycle',
+  'reliability/network-faults',
+  'reliability/secrets',
 ].map((name) => `<rootDir>/spec/${name}.spec.ts`);
 
 export default {

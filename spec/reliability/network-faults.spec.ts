@@ -196,8 +196,13 @@ describe('fault matrix: the connection breaks', () => {
     const bob = h.user('bob');
     await h.loginAll();
     const heapBefore = process.memoryUsage().arrayBuffers;
-    await burst(h, alice, 'bob', 150, (i) => {
-      if (i === 40 || i === 100) h!.emulator.faults.sendOversizedFrame('bob');
+    await burst(h, alice, 'bob', 150, async (i) => {
+      if (i === 40) h!.emulator.faults.sendOversizedFrame('bob');
+      // the second one needs bob's new connection: the old one writes nothing after an oversized head
+      if (i === 100) {
+        expect(await waitFor(() => bob.user.isOnline && bob.user.metrics().reconnects >= 1, 10_000)).toBe(true);
+        h!.emulator.faults.sendOversizedFrame('bob');
+      }
     });
     expect(await h.settle()).toBe(true);
     expect(codes(log.records(), 'connection lost').filter((c) => c === 'ERR_FRAME_TOO_LARGE').length).toBeGreaterThanOrEqual(2);
