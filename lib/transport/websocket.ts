@@ -10,6 +10,16 @@ const HIGH_WATER_BYTES = 256 * 1024;
 /** After sending a close frame, how long the peer has to answer before the socket is destroyed. */
 const CLOSE_GRACE_MS = 1000;
 
+/** The URL for messages and logs: scheme, host and path; never credentials or a query (which may carry a token). */
+export function describeUrl(url: string): string {
+  try {
+    const { protocol, host, pathname } = new URL(url);
+    return `${protocol}//${host}${pathname}`;
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
 /** The WebSocket close code that tells the peer why we close (RFC 6455 §7.4.1). */
 function closeCodeFor(error: MIMCError | undefined): number | null {
   if (!error) return 1000;
@@ -82,7 +92,7 @@ export class WebSocketConnection implements FrameTransport {
           ...(endpoint.headers ? { headers: endpoint.headers } : {}),
         });
       } catch (err) {
-        reject(new MIMCError(ErrorCode.INVALID_ARGUMENT, `bad WebSocket URL ${JSON.stringify(endpoint.url)}`, { cause: err }));
+        reject(new MIMCError(ErrorCode.INVALID_ARGUMENT, `bad WebSocket URL ${describeUrl(endpoint.url)}`, { cause: err }));
         return;
       }
       const fail = (err: MIMCError) => {
@@ -91,8 +101,9 @@ export class WebSocketConnection implements FrameTransport {
         ws.terminate();
         reject(err);
       };
-      const onError = (err: Error) => fail(new MIMCError(ErrorCode.CONNECTION_LOST, `cannot connect to ${endpoint.url}: ${err.message}`, { cause: err }));
-      const onTimeout = () => fail(new MIMCError(ErrorCode.CONNECTION_LOST, `WebSocket connect to ${endpoint.url} timed out`));
+      const where = describeUrl(endpoint.url);
+      const onError = (err: Error) => fail(new MIMCError(ErrorCode.CONNECTION_LOST, `cannot connect to ${where}: ${err.message}`, { cause: err }));
+      const onTimeout = () => fail(new MIMCError(ErrorCode.CONNECTION_LOST, `WebSocket connect to ${where} timed out`));
       const onAbort = () => fail(new MIMCError(ErrorCode.ABORTED, 'connect aborted', { cause: signal?.reason }));
       const timer = setTimeout(onTimeout, options.connectTimeoutMs);
       const onOpen = () => {

@@ -8,7 +8,7 @@ import { ErrorCode } from '../../lib/errors.js';
 import { MCUser } from '../../lib/user/mcuser.js';
 import type { MCUserOptions, UCMessage } from '../../lib/user/types.js';
 import { testTransport } from '../helpers/transport.js';
-import { destroyUsers, makeUser, str, text, until, type TestUser } from '../helpers/users.js';
+import { captureLogger, destroyUsers, makeUser, str, text, until, type TestUser } from '../helpers/users.js';
 
 let emulator: Emulator;
 
@@ -100,6 +100,23 @@ describe('transports', () => {
     await until(() => first.seen.statuses.some((s) => !s.online));
     expect(first.seen.statuses.at(-1)).toMatchObject({ online: false, type: 'multi-login' });
     expect(first.user.isOnline).toBe(false);
+  });
+
+  it('never puts credentials or a query of the WebSocket URL into errors or logs', async () => {
+    const closed = await startEmulator();
+    const url = closed.websocketUrl!.replace('ws://', 'ws://proxyuser:url-secret@') + 'path?token=query-secret';
+    await closed.close(); // nothing listens there any more
+    const { logger, output } = captureLogger();
+    const { user } = makeUser(emulator, 'careful', { transport: 'websocket', websocket: { url }, logger, reconnect: { maxAttempts: 1 } });
+    const error = await user.login().catch((err: unknown) => err as Error);
+    expect(error).toMatchObject({ code: ErrorCode.RETRIES_EXHAUSTED });
+    const cause = (error as Error & { cause?: Error }).cause!;
+    expect(cause).toMatchObject({ code: ErrorCode.CONNECTION_LOST });
+    expect(cause.message).toContain('/path');
+    for (const text of [cause.message, output()]) {
+      expect(text).not.toContain('url-secret');
+      expect(text).not.toContain('query-secret');
+    }
   });
 
   it('refuses options that mix the transports', () => {
