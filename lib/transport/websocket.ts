@@ -92,7 +92,8 @@ export class WebSocketConnection implements FrameTransport {
           ...(endpoint.headers ? { headers: endpoint.headers } : {}),
         });
       } catch (err) {
-        reject(new MIMCError(ErrorCode.INVALID_ARGUMENT, `bad WebSocket URL ${describeUrl(endpoint.url)}`, { cause: err }));
+        // ws refuses a bad URL or header before any I/O
+        reject(new MIMCError(ErrorCode.INVALID_ARGUMENT, `cannot open a WebSocket to ${describeUrl(endpoint.url)}: ${(err as Error).message}`, { cause: err }));
         return;
       }
       const fail = (err: MIMCError) => {
@@ -167,10 +168,13 @@ export class WebSocketConnection implements FrameTransport {
 
   private readonly handleError = (err: Error & { code?: string }): void => {
     if (this.isClosed || this.closedError !== undefined) return;
+    // ws names the peer's protocol errors WS_ERR_* (it then closes with 1002 or 1009); the rest are socket errors
     this.closedError =
       err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
         ? new MIMCError(ErrorCode.FRAME_TOO_LARGE, `WebSocket message larger than the frame limit: ${err.message}`, { cause: err })
-        : new MIMCError(ErrorCode.CONNECTION_LOST, `WebSocket error: ${err.message}`, { cause: err });
+        : err.code?.startsWith('WS_ERR_')
+          ? new MIMCError(ErrorCode.MALFORMED_FRAME, `invalid WebSocket frame from the server: ${err.message}`, { cause: err, details: { wsCode: err.code } })
+          : new MIMCError(ErrorCode.CONNECTION_LOST, `WebSocket error: ${err.message}`, { cause: err });
   };
 
   private readonly handleClose = (code: number, reason: Buffer): void => {

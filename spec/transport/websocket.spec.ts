@@ -375,7 +375,7 @@ describe('protocol violations', () => {
     peer.socket.write(Buffer.from([0x83, 0x00]));
     const error = await sink.closed;
     expect(MIMCError.is(error)).toBe(true);
-    expect(error?.code).toBe(ErrorCode.CONNECTION_LOST);
+    expect(error).toMatchObject({ code: ErrorCode.MALFORMED_FRAME, details: { wsCode: 'WS_ERR_INVALID_OPCODE' } });
     await expect(peer.closed).resolves.toMatchObject({ code: 1002 });
     await settled(conn, sink);
     expect(sink.events).toEqual(['frame', 'close']);
@@ -567,6 +567,14 @@ describe('connect failures', () => {
     const before = activeHandles();
     const error = await mimcRejection(WebSocketConnection.open({ url }, OPTIONS, new RecordingSink()));
     expect(error.code).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(activeHandles().sockets).toBe(before.sockets);
+  });
+
+  test('a header value with a line break: INVALID_ARGUMENT saying why, no socket created', async () => {
+    const before = activeHandles();
+    const error = await mimcRejection(WebSocketConnection.open({ url: 'ws://127.0.0.1:1/', headers: { 'x-token': 'a\r\nb' } }, OPTIONS, new RecordingSink()));
+    expect(error.code).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(error.message).toMatch(/^cannot open a WebSocket to ws:\/\/127\.0\.0\.1:1\/: /);
     expect(activeHandles().sockets).toBe(before.sockets);
   });
 });
