@@ -6,10 +6,13 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { HttpsProxyAgent } from 'https-proxy-agent';
 import WebSocket from 'ws';
 import { startEmulator, type Emulator } from '../../lib/emulator/index.js';
+import { ErrorCode } from '../../lib/errors.js';
 import { Cmd, WS_HEAD_LENGTH, clientHeader, decodeConnResp, decodeWsFrame, encodeConn, encodeWsFrame } from '../../lib/protocol/index.js';
 import { MCUser } from '../../lib/user/mcuser.js';
+import { startConnectProxy } from '../helpers/connect-proxy.js';
 import { until } from '../helpers/users.js';
 
 const tlsDir = fileURLToPath(new URL('../fixtures/tls/', import.meta.url));
@@ -157,6 +160,43 @@ describe('emulator wss:// frontend (self-signed test certificate)', () => {
       expect(received.sort()).toEqual(['tcp_user<-wss_user', 'wss_user<-tcp_user']);
     } finally {
       for (const user of users) user.destroy();
+      await secure.close();
+    }
+  });
+
+  it('an MCUser reaches wss:// through an HTTP CONNECT proxy (with proxy credentials), and is refused a 407 without them', async () => {
+    const secure = await startEmulator({ websocket: { tls: { key, cert } } });
+    const proxy = await startConnectProxy({ requireAuth: { user: 'ops', password: 'proxy-pass' } });
+    const users: MCUser[] = [];
+    const viaProxy = (account: string, proxyUrl: string, maxAttempts?: number): MCUser => {
+      const user = new MCUser({
+        appId: secure.app.appId,
+        appAccount: account,
+        tokenDelegate: { fetchToken: () => secure.fetchToken(account) },
+        transport: 'websocket',
+        websocket: { url: secure.websocketUrl!, ca: cert, agent: new HttpsProxyAgent(proxyUrl) },
+        ...(maxAttempts ? { reconnect: { maxAttempts } } : {}),
+      });
+      users.push(user);
+      return user;
+    };
+    try {
+      const withAuth = proxy.url.replace('http://', 'http://ops:proxy-pass@');
+      const sender = viaProxy('proxied_a', withAuth);
+      const receiver = viaProxy('proxied_b', withAuth);
+      let delivered = 0;
+      receiver.on('message', () => void delivered++);
+      await Promise.all([sender.login(), receiver.login()]);
+      expect(proxy.tunnels).toBe(2);
+      expect(proxy.requests.every((target) => target === `127.0.0.1:${new URL(secure.websocketUrl!).port}`)).toBe(true);
+      await sender.sendMessageAndWait('proxied_b', new Uint8Array([7]));
+      await until(() => delivered === 1);
+      const refused = viaProxy('proxied_c', proxy.url, 1);
+      await expect(refused.login()).rejects.toMatchObject({ code: ErrorCode.RETRIES_EXHAUSTED, cause: { code: ErrorCode.CONNECTION_LOST } });
+      expect(proxy.refused).toBe(1);
+    } finally {
+      for (const user of users) user.destroy();
+      await proxy.close();
       await secure.close();
     }
   });
