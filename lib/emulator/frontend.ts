@@ -1,9 +1,9 @@
 /** The frontend TCP listener: accepts sockets and hands each to a Connection. */
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
 import { Connection } from './connection.js';
 import type { EmulatorCore } from './core.js';
 import { TcpLink } from './link.js';
+import { listenOn } from './listen.js';
 
 export class Frontend {
   private server: Server | null = null;
@@ -21,15 +21,8 @@ export class Frontend {
   async listen(): Promise<void> {
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     server.on('error', (err) => this.core.log.error({ err: err.message }, 'frontend listener error'));
-    server.listen({ host: this.host, port: this.port, backlog: 4096 });
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([err]) => {
-        throw err;
-      }),
-    ]);
+    this.port = await listenOn(server, this.host, this.port, 4096);
     this.server = server;
-    this.port = (server.address() as AddressInfo).port;
     this.core.log.info({ host: this.host, port: this.port }, 'frontend listening');
   }
 

@@ -5,13 +5,12 @@
  * {code, message, data}; request errors keep HTTP 200 and put the error in `code`, as MIMC does.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { once } from 'node:events';
 import { CHID } from '../protocol/constants.js';
 import type { EmulatorCore } from './core.js';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { HttpCode, HttpError, checkAccountName, envelope, pathSegments, readJsonObject, requestUrl, stringList } from './http-util.js';
 import { parseJsonUint64 } from '../protocol/int64.js';
+import { listenOn } from './listen.js';
 import { RestApi } from './rest.js';
 import type { Topic } from './store.js';
 import type { EmulatorFaults } from './types.js';
@@ -92,15 +91,8 @@ export class HttpService {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     });
-    server.listen({ host: this.host, port: this.requestedPort });
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([err]) => {
-        throw err;
-      }),
-    ]);
+    this.port = await listenOn(server, this.host, this.requestedPort);
     this.server = server;
-    this.port = (server.address() as AddressInfo).port;
   }
 
   async close(): Promise<void> {

@@ -5,14 +5,14 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
-import { once } from 'node:events';
+import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CHECKSUM_LENGTH } from '../protocol/constants.js';
 import { WS_HEAD_LENGTH } from '../protocol/ws-frame.js';
 import { Connection } from './connection.js';
 import type { EmulatorCore } from './core.js';
 import { WebSocketLink } from './link.js';
+import { listenOn } from './listen.js';
 
 export interface WebSocketTls {
   key: string | Buffer;
@@ -56,15 +56,8 @@ export class WebSocketFrontend {
     server.on('clientError', (_err, socket: Socket) => socket.destroy());
     server.on('tlsClientError', () => undefined); // a peer that distrusts our certificate
     server.on('error', (err) => this.core.log.error({ err: err.message }, 'WebSocket frontend listener error'));
-    server.listen({ host: this.host, port: this.port, backlog: 4096 });
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([err]) => {
-        throw err;
-      }),
-    ]);
+    this.port = await listenOn(server, this.host, this.port, 4096);
     this.server = server;
-    this.port = (server.address() as AddressInfo).port;
     this.core.log.info({ host: this.host, port: this.port, tls: this.secure }, 'WebSocket frontend listening');
   }
 

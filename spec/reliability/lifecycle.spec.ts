@@ -189,8 +189,10 @@ describe('fault matrix: the session ends', () => {
   it('a stuck handler: reading goes on (own sends acked), the queue stays within maxQueuedMessages, live overflow is counted, stored messages all arrive once', async () => {
     h = await Harness.start({ emulator: { compoundBatchSize: 1, maxQueuedBytes: 256 * 1024 * 1024 } });
     const maxQueuedMessages = 8;
-    const alice = h.user('alice', { sendTimeoutMs: 5000, maxPendingMessages: 500 });
-    const bob = h.user('bob', { maxQueuedMessages, handlerTimeoutMs: 60_000 });
+    // liveness is not under test here: the harness's 300 ms response timeout would make a busy moment a reconnect
+    const patient = { responseTimeoutMs: 5000, connectTimeoutMs: 5000, loginTimeoutMs: 5000 };
+    const alice = h.user('alice', { ...patient, sendTimeoutMs: 5000, maxPendingMessages: 500 });
+    const bob = h.user('bob', { ...patient, maxQueuedMessages, handlerTimeoutMs: 60_000 });
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     bob.handler = async () => {
