@@ -11,6 +11,8 @@ const USAGE = `Usage: mimc-emulator [options]
   --host <addr>          listen address (default 127.0.0.1)
   --port <n>             frontend TCP port (default 0 = any free port)
   --http-port <n>        token/resolver/admin HTTP port (default 0 = any free port)
+  --ws-port <n>          WebSocket (ws://) frontend port (default 0 = any free port)
+  --no-websocket         no WebSocket frontend (websocketUrl is then null)
   --app-id <id>          application id (decimal)
   --app-key <key>        application key
   --app-secret <secret>  application secret
@@ -52,6 +54,8 @@ async function main(): Promise<void> {
       host: { type: 'string' },
       port: { type: 'string' },
       'http-port': { type: 'string' },
+      'ws-port': { type: 'string' },
+      'no-websocket': { type: 'boolean', default: false },
       'app-id': { type: 'string' },
       'app-key': { type: 'string' },
       'app-secret': { type: 'string' },
@@ -77,6 +81,11 @@ async function main(): Promise<void> {
   if (port !== undefined) options.port = port;
   const httpPort = integer('http-port', values['http-port']);
   if (httpPort !== undefined) options.httpPort = httpPort;
+  const wsPort = integer('ws-port', values['ws-port']);
+  if (values['no-websocket']) {
+    if (wsPort !== undefined) throw new Error('--ws-port and --no-websocket exclude each other');
+    options.websocket = false;
+  } else if (wsPort !== undefined) options.websocket = { port: wsPort };
   if (values['app-id'] !== undefined) options.appId = values['app-id'];
   if (values['app-key'] !== undefined) options.appKey = values['app-key'];
   if (values['app-secret'] !== undefined) options.appSecret = values['app-secret'];
@@ -104,6 +113,8 @@ async function main(): Promise<void> {
     adminUrl: emulator.adminUrl,
     restUrl: emulator.restUrl,
     frontend: `${emulator.frontend.host}:${emulator.frontend.port}`,
+    // null rather than absent, so that a reader can tell "turned off" from an older CLI
+    websocketUrl: emulator.websocketUrl ?? null,
   });
   // Development credentials of this emulator only, for the app server that fetches tokens.
   print({ event: 'app', appId: app.appId.toString(), appKey: app.appKey, appSecret: app.appSecret, appPackage: app.appPackage, feDomainName: app.feDomainName });

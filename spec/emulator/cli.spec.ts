@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { parseToken } from '../helpers/raw-client.js';
 import { serve } from '../rest/helpers.js';
 
@@ -23,6 +24,7 @@ it('starts, serves tokens with the given credentials, and exits 0 on SIGTERM', a
     expect(listening.event).toBe('listening');
     expect(listening.tokenUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/account\/token$/);
     expect(listening.frontend).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(listening.websocketUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/$/);
     expect(app).toMatchObject({ event: 'app', appId: '2882303761517000001', appKey: 'k1', appSecret: 's1' });
 
     const res = await fetch(listening.tokenUrl!, {
@@ -60,6 +62,54 @@ it('takes the bounds as flags: --max-accounts 1 refuses a second account', async
     if (child.exitCode === null) child.kill('SIGKILL');
   }
 });
+
+/** Starts the CLI with `args` and returns its `listening` line; the child is stopped by `stop`. */
+async function listen(args: string[]): Promise<{ listening: Record<string, string | null>; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', tsNode, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const iterator = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    return { listening: JSON.parse((await iterator.next()).value as string) as Record<string, string | null>, stop };
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+}
+
+it('serves WebSocket on --ws-port and leaves it out with --no-websocket', async () => {
+  const on = await listen(['--ws-port', '0']);
+  try {
+    const url = on.listening.websocketUrl!;
+    expect(url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/$/);
+    // the upgrade succeeds: something answers at that URL
+    const ws = new WebSocket(url);
+    await once(ws, 'open');
+    ws.close();
+    await once(ws, 'close');
+  } finally {
+    await on.stop();
+  }
+  const off = await listen(['--no-websocket']);
+  try {
+    expect(off.listening).toMatchObject({ event: 'listening', websocketUrl: null, frontend: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+  } finally {
+    await off.stop();
+  }
+}, 30_000);
+
+it.each([[['--ws-port', 'x']], [['--no-websocket', '--ws-port', '0']]])('refuses %j with a usage message and exit code 1', async (args) => {
+  const child = spawn(process.execPath, ['--import', tsNode, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  expect(code).toBe(1);
+  expect(stderr).toContain('Usage: mimc-emulator');
+}, 20_000);
 
 it('refuses unknown flags with a usage message and exit code 1', async () => {
   const child = spawn(process.execPath, ['--import', tsNode, cli, '--bogus'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
