@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { basename } from 'node:path';
 import { MCUser, HttpTokenFetcher } from '../lib/index.js';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../lib/emulator/index.js';
-import type { MCUserOptions, MessageHandlerDelegate, Token } from '../lib/user/types.js';
+import type { MCUserOptions, MessageHandlerDelegate, Token, Transport } from '../lib/user/types.js';
 import { startProgress, type Progress } from '../scripts/progress.js';
 
 /** The repository root (scripts/ts-node-register.mjs resolves against the working directory). */
@@ -166,6 +166,8 @@ export interface BenchEmulator {
   appId: bigint;
   /** host:port of the binary frontend. */
   frontend: string;
+  /** ws:// URL of the WebSocket frontend; undefined when the emulator serves none. */
+  websocketUrl: string | undefined;
   resolverUrl: string;
   /** Pid of the emulator's process when it is a child; undefined in-process. */
   pid: number | undefined;
@@ -185,6 +187,7 @@ async function openInProcess(options: EmulatorOptions): Promise<BenchEmulator> {
     mode: 'in-process',
     appId: emu.app.appId,
     frontend: emu.frontendAddress(),
+    websocketUrl: emu.websocketUrl,
     resolverUrl: emu.resolverUrl,
     pid: undefined,
     tokenDelegate: (account) => ({ fetchToken: () => emu.fetchToken(account) }),
@@ -197,6 +200,8 @@ interface CliListening {
   tokenUrl: string;
   resolverUrl: string;
   frontend: string;
+  /** Absent from a CLI older than the WebSocket frontend, null with --no-websocket. */
+  websocketUrl?: string | null;
 }
 
 interface CliApp {
@@ -251,12 +256,13 @@ async function openChild(): Promise<BenchEmulator> {
     child.kill('SIGKILL');
     throw err;
   }
-  const { tokenUrl, resolverUrl, frontend } = listening!;
+  const { tokenUrl, resolverUrl, frontend, websocketUrl } = listening!;
   const credentials = app!;
   return {
     mode: 'child-process',
     appId: BigInt(credentials.appId),
     frontend,
+    websocketUrl: websocketUrl ?? undefined,
     resolverUrl,
     pid: child.pid,
     tokenDelegate: (appAccount) =>
@@ -280,8 +286,10 @@ function stopChild(child: ChildProcess): Promise<void> {
 // ---- users -----------------------------------------------------------------------------------
 
 export interface UserSetup {
-  /** Reach the frontend through the emulator's HTTP resolver (as in production) instead of its address. */
+  /** Reach the frontend through the emulator's HTTP resolver (as in production) instead of its address; TCP only. */
   viaResolver?: boolean;
+  /** `'websocket'` connects to the emulator's ws:// URL instead of its TCP frontend. Default `'tcp'`. */
+  transport?: Transport;
   messageDelegate?: MessageHandlerDelegate;
   options?: Partial<MCUserOptions>;
 }
@@ -292,10 +300,19 @@ export function makeUser(emu: BenchEmulator, appAccount: string, setup: UserSetu
     appId: emu.appId,
     appAccount,
     tokenDelegate: emu.tokenDelegate(appAccount),
-    ...(setup.viaResolver ? { resolverUrl: emu.resolverUrl } : { frontendAddress: emu.frontend }),
+    ...endpoint(emu, setup),
     ...(setup.messageDelegate ? { messageDelegate: setup.messageDelegate } : {}),
     ...setup.options,
   });
+}
+
+function endpoint(emu: BenchEmulator, setup: UserSetup): Partial<MCUserOptions> {
+  if (setup.transport === 'websocket') {
+    if (emu.websocketUrl === undefined) throw new Error('transport websocket: this emulator serves no WebSocket frontend');
+    if (setup.viaResolver) throw new Error('transport websocket: the resolver only names TCP frontends');
+    return { transport: 'websocket', websocket: { url: emu.websocketUrl } };
+  }
+  return setup.viaResolver ? { resolverUrl: emu.resolverUrl } : { frontendAddress: emu.frontend };
 }
 
 // ---- scripts ---------------------------------------------------------------------------------
@@ -359,6 +376,12 @@ export function intList(flag: string, raw: string | undefined): number[] {
     if (x.trim() === '' || !Number.isInteger(n) || n <= 0) throw new Error(`--${flag} needs comma-separated positive integers, got ${raw}`);
     return n;
   });
+}
+
+/** The value of a --transport flag. */
+export function transportFlag(raw: string): Transport {
+  if (raw !== 'tcp' && raw !== 'websocket') throw new Error(`--transport needs tcp or websocket, got ${raw}`);
+  return raw;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

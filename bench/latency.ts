@@ -8,6 +8,7 @@
  *
  *   node --import ./scripts/ts-node-register.mjs bench/latency.ts \
  *     [--samples 2000] [--seconds 3] [--window 1000] [--payload 100] [--emulator-process | --both] [--no-relay]
+ *     [--transport tcp|websocket]
  *
  * Before each run the raw TCP relay of bench/relay.ts sends as many messages one at a time
  * (same frame sizes and process layout, no protocol): each run carries ratioToRelay.
@@ -15,7 +16,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { MCUser } from '../lib/index.js';
-import type { P2PMessage, ServerAck } from '../lib/user/types.js';
+import type { P2PMessage, ServerAck, Transport } from '../lib/user/types.js';
 import {
   CpuMeter,
   benchPhase,
@@ -26,6 +27,7 @@ import {
   makeUser,
   num,
   openEmulator,
+  transportFlag,
   percentiles,
   round,
   runMain,
@@ -48,6 +50,8 @@ export interface LatencyOptions {
   modes?: EmulatorMode[];
   /** Run the raw TCP relay baseline (bench/relay.ts) one message at a time too. Default true. */
   relay?: boolean;
+  /** What the users connect over: the emulator's TCP frontend or its WebSocket one. Default 'tcp'. */
+  transport?: Transport;
 }
 
 export interface LatencyPhase {
@@ -60,11 +64,14 @@ export interface LatencyPhase {
   errors: number;
   clientCpu: number;
   emulatorCpu: number | null;
+  /** CPU µs of this process per completed message (the SDK users; the emulator too when in-process). */
+  clientCpuUsPerMsg: number;
   loadAvg1m: number;
 }
 
 export interface LatencyRun {
   mode: EmulatorMode;
+  transport: Transport;
   payloadBytes: number;
   light: LatencyPhase;
   saturation: LatencyPhase & { window: number };
@@ -163,6 +170,7 @@ function phase(tracker: Tracker, meter: CpuMeter, load: number): LatencyPhase {
     errors: tracker.errors + tracker.inFlight,
     clientCpu: cpu.clientCpu,
     emulatorCpu: cpu.emulatorCpu,
+    clientCpuUsPerMsg: round((cpu.clientCpuSeconds * 1e6) / Math.max(1, tracker.ack.length), 1),
     loadAvg1m: load,
   };
 }
@@ -209,12 +217,13 @@ async function runOne(mode: EmulatorMode, opts: Required<LatencyOptions>): Promi
   if (opts.relay) {
     benchPhase(`relay baseline: ${mode}, ${opts.samples} samples`);
     relay = await runRelayLatency(mode, opts.samples, opts.payloadBytes);
-    benchPhase(`latency: ${mode} emulator, ${opts.samples} samples`);
+    benchPhase(`latency: ${mode} emulator, ${opts.transport}, ${opts.samples} samples`);
   }
   const emu = await openEmulator(mode);
   let tracker: Tracker | null = null;
-  const sender = makeUser(emu, 'lat_sender', { messageDelegate: { handleServerAck: (ack) => tracker?.onAck(ack) } });
+  const sender = makeUser(emu, 'lat_sender', { transport: opts.transport, messageDelegate: { handleServerAck: (ack) => tracker?.onAck(ack) } });
   const receiver = makeUser(emu, 'lat_receiver', {
+    transport: opts.transport,
     messageDelegate: {
       handleMessage: (messages) => {
         for (const m of messages) tracker?.onDelivered(m);
@@ -246,7 +255,7 @@ async function runOne(mode: EmulatorMode, opts: Required<LatencyOptions>): Promi
     const ratioToRelay = relay
       ? { ackP50: round(light.ackMs.p50 / relay.ackMs.p50, 2), deliveryP50: round(light.deliveryMs.p50 / relay.deliveryMs.p50, 2) }
       : null;
-    return { mode, payloadBytes: opts.payloadBytes, light, saturation, relay, ratioToRelay };
+    return { mode, transport: opts.transport, payloadBytes: opts.payloadBytes, light, saturation, relay, ratioToRelay };
   } finally {
     tracker = null;
     sender.destroy();
@@ -263,11 +272,12 @@ export async function runLatencyBench(options: LatencyOptions = {}): Promise<Lat
     payloadBytes: options.payloadBytes ?? 100,
     modes: options.modes ?? ['in-process'],
     relay: options.relay ?? true,
+    transport: options.transport ?? 'tcp',
   };
   const loadAvgBefore = loadAverages();
   const runs: LatencyRun[] = [];
   for (const mode of opts.modes) {
-    benchPhase(`latency: ${mode} emulator, ${opts.samples} samples`);
+    benchPhase(`latency: ${mode} emulator, ${opts.transport}, ${opts.samples} samples`);
     runs.push(await runOne(mode, opts));
   }
   return { benchmark: 'latency', date: new Date().toISOString(), machine: machineInfo(), loadAvgBefore, loadAvgAfter: loadAverages(), runs };
@@ -284,6 +294,7 @@ export function parseLatencyArgs(argv: string[]): LatencyOptions {
       'emulator-process': { type: 'boolean', default: false },
       both: { type: 'boolean', default: false },
       'no-relay': { type: 'boolean', default: false },
+      transport: { type: 'string' },
     },
     strict: true,
   });
@@ -295,6 +306,7 @@ export function parseLatencyArgs(argv: string[]): LatencyOptions {
   if (values.both) opts.modes = ['in-process', 'child-process'];
   else if (values['emulator-process']) opts.modes = ['child-process'];
   if (values['no-relay']) opts.relay = false;
+  if (values.transport !== undefined) opts.transport = transportFlag(values.transport);
   return opts;
 }
 

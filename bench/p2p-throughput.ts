@@ -8,16 +8,18 @@
  *
  *   node --import ./scripts/ts-node-register.mjs bench/p2p-throughput.ts \
  *     [--seconds 3] [--warmup 1] [--window 1000] [--payload 100] [--pairs 1,4,16] \
- *     [--emulator-process | --both] [--no-store] [--no-relay]
+ *     [--emulator-process | --both] [--no-store] [--no-relay] [--transport tcp|websocket]
  *
  * Before each run the raw TCP relay of bench/relay.ts (same pairs, window, frame sizes and
  * process layout, no protocol) runs for as long: each run carries its figures and ratioToRelay.
  * --emulator-process runs the emulator in a child process (lib/emulator/cli.ts) so that client
- * and server do not share a core; --both measures in-process and child-process. Prints one JSON object.
+ * and server do not share a core; --both measures in-process and child-process. --transport
+ * websocket connects the users to the emulator's ws:// frontend (bench/transports.ts compares
+ * both). Prints one JSON object.
  */
 import { parseArgs } from 'node:util';
 import type { MCUser } from '../lib/index.js';
-import type { P2PMessage, ServerAck } from '../lib/user/types.js';
+import type { P2PMessage, ServerAck, Transport } from '../lib/user/types.js';
 import {
   CpuMeter,
   intList,
@@ -29,6 +31,7 @@ import {
   makeUser,
   num,
   openEmulator,
+  transportFlag,
   round,
   runMain,
   type BenchEmulator,
@@ -54,10 +57,13 @@ export interface P2PThroughputOptions {
   isStore?: boolean;
   /** Run the raw TCP relay baseline before each run (bench/relay.ts). Default true. */
   relay?: boolean;
+  /** What the users connect over: the emulator's TCP frontend or its WebSocket one. Default 'tcp'. */
+  transport?: Transport;
 }
 
 export interface P2PRun {
   mode: EmulatorMode;
+  transport: Transport;
   pairs: number;
   window: number;
   payloadBytes: number;
@@ -208,18 +214,20 @@ interface Pair {
   driver: PairDriver | null;
 }
 
-async function setUpPairs(emu: BenchEmulator, count: number, tag: string): Promise<Pair[]> {
+async function setUpPairs(emu: BenchEmulator, count: number, tag: string, transport: Transport): Promise<Pair[]> {
   const pairs: Pair[] = [];
   for (let i = 0; i < count; i++) {
     const receiverAccount = `${tag}_r${i}`;
     const pair: Pair = { sender: null!, receiver: null!, receiverAccount, driver: null };
     pair.sender = makeUser(emu, `${tag}_s${i}`, {
+      transport,
       messageDelegate: {
         handleServerAck: (ack) => pair.driver?.onAck(ack),
         handleSendMessageTimeout: () => pair.driver?.onTimeout(),
       },
     });
     pair.receiver = makeUser(emu, receiverAccount, {
+      transport,
       messageDelegate: {
         handleMessage: (messages) => {
           const driver = pair.driver;
@@ -249,10 +257,10 @@ async function runOne(mode: EmulatorMode, pairCount: number, opts: Required<P2PT
   if (opts.relay) {
     benchPhase(`relay baseline: ${mode}, ${pairCount} pair(s), ${opts.seconds} s`);
     relay = await runRelayThroughput({ mode, pairs: pairCount, window: opts.window, payloadBytes: opts.payloadBytes, seconds: opts.seconds, warmupSeconds: opts.warmupSeconds });
-    benchPhase(`p2p throughput: ${mode} emulator, ${pairCount} pair(s), ${opts.seconds} s`);
+    benchPhase(`p2p throughput: ${mode} emulator, ${opts.transport}, ${pairCount} pair(s), ${opts.seconds} s`);
   }
   const emu = await openEmulator(mode);
-  const pairs = await setUpPairs(emu, pairCount, `tp${pairCount}`);
+  const pairs = await setUpPairs(emu, pairCount, `tp${pairCount}`, opts.transport);
   try {
     const payload = new Uint8Array(opts.payloadBytes).fill(0x61);
     if (opts.warmupSeconds > 0) await drive(pairs, opts.warmupSeconds, opts.window, payload, opts.isStore);
@@ -267,6 +275,7 @@ async function runOne(mode: EmulatorMode, pairCount: number, opts: Required<P2PT
     const msgsPerSec = completed / wallSeconds;
     return {
       mode,
+      transport: opts.transport,
       pairs: pairCount,
       window: opts.window,
       payloadBytes: opts.payloadBytes,
@@ -308,13 +317,14 @@ export async function runP2PThroughputBench(options: P2PThroughputOptions = {}):
     modes: options.modes ?? ['in-process'],
     isStore: options.isStore ?? true,
     relay: options.relay ?? true,
+    transport: options.transport ?? 'tcp',
   };
   const loadAvgBefore = loadAverages();
   if (opts.window >= 10_000) throw new Error('window must stay below maxPendingMessages (10 000)');
   const runs: P2PRun[] = [];
   for (const mode of opts.modes) {
     for (const pairs of opts.pairs) {
-      benchPhase(`p2p throughput: ${mode} emulator, ${pairs} pair(s), ${opts.seconds} s`);
+      benchPhase(`p2p throughput: ${mode} emulator, ${opts.transport}, ${pairs} pair(s), ${opts.seconds} s`);
       runs.push(await runOne(mode, pairs, opts));
     }
   }
@@ -334,6 +344,7 @@ export function parseP2PThroughputArgs(argv: string[]): P2PThroughputOptions {
       both: { type: 'boolean', default: false },
       'no-store': { type: 'boolean', default: false },
       'no-relay': { type: 'boolean', default: false },
+      transport: { type: 'string' },
     },
     strict: true,
   });
@@ -347,6 +358,7 @@ export function parseP2PThroughputArgs(argv: string[]): P2PThroughputOptions {
   else if (values['emulator-process']) opts.modes = ['child-process'];
   if (values['no-store']) opts.isStore = false;
   if (values['no-relay']) opts.relay = false;
+  if (values.transport !== undefined) opts.transport = transportFlag(values.transport);
   return opts;
 }
 
