@@ -217,7 +217,7 @@ async function runOne(mode: EmulatorMode, opts: Required<LatencyOptions>): Promi
   if (opts.relay) {
     benchPhase(`relay baseline: ${mode}, ${opts.samples} samples`);
     relay = await runRelayLatency(mode, opts.samples, opts.payloadBytes);
-    benchPhase(`latency: ${mode} emulator, ${opts.transport}, ${opts.samples} samples`);
+    benchPhase(`latency: ${mode} emulator, ${opts.transport}, ${opts.payloadBytes} B, ${opts.samples} samples`);
   }
   const emu = await openEmulator(mode);
   let tracker: Tracker | null = null;
@@ -277,7 +277,7 @@ export async function runLatencyBench(options: LatencyOptions = {}): Promise<Lat
   const loadAvgBefore = loadAverages();
   const runs: LatencyRun[] = [];
   for (const mode of opts.modes) {
-    benchPhase(`latency: ${mode} emulator, ${opts.transport}, ${opts.samples} samples`);
+    benchPhase(`latency: ${mode} emulator, ${opts.transport}, ${opts.payloadBytes} B, ${opts.samples} samples`);
     runs.push(await runOne(mode, opts));
   }
   return { benchmark: 'latency', date: new Date().toISOString(), machine: machineInfo(), loadAvgBefore, loadAvgAfter: loadAverages(), runs };

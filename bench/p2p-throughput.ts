@@ -257,7 +257,7 @@ async function runOne(mode: EmulatorMode, pairCount: number, opts: Required<P2PT
   if (opts.relay) {
     benchPhase(`relay baseline: ${mode}, ${pairCount} pair(s), ${opts.seconds} s`);
     relay = await runRelayThroughput({ mode, pairs: pairCount, window: opts.window, payloadBytes: opts.payloadBytes, seconds: opts.seconds, warmupSeconds: opts.warmupSeconds });
-    benchPhase(`p2p throughput: ${mode} emulator, ${opts.transport}, ${pairCount} pair(s), ${opts.seconds} s`);
+    benchPhase(`p2p throughput: ${mode} emulator, ${opts.transport}, ${pairCount} pair(s), ${opts.payloadBytes} B, ${opts.seconds} s`);
   }
   const emu = await openEmulator(mode);
   const pairs = await setUpPairs(emu, pairCount, `tp${pairCount}`, opts.transport);
@@ -324,7 +324,7 @@ export async function runP2PThroughputBench(options: P2PThroughputOptions = {}):
   const runs: P2PRun[] = [];
   for (const mode of opts.modes) {
     for (const pairs of opts.pairs) {
-      benchPhase(`p2p throughput: ${mode} emulator, ${opts.transport}, ${pairs} pair(s), ${opts.seconds} s`);
+      benchPhase(`p2p throughput: ${mode} emulator, ${opts.transport}, ${pairs} pair(s), ${opts.payloadBytes} B, ${opts.seconds} s`);
       runs.push(await runOne(mode, pairs, opts));
     }
   }

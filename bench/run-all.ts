@@ -17,10 +17,11 @@ import { runJsonBench } from './json.js';
 import { runLatencyBench } from './latency.js';
 import { runLoginBench } from './login.js';
 import { runP2PThroughputBench } from './p2p-throughput.js';
+import { runTransportsBench } from './transports.js';
 import { runUcFanoutBench } from './uc-fanout.js';
 import { REPO_ROOT, benchPhase, isMain, loadSnapshot, machineInfo, round, runMain, type MachineInfo } from './common.js';
 
-export const BENCHMARKS = ['codec', 'json', 'emulator', 'p2p', 'latency', 'login', 'uc', 'memory'] as const;
+export const BENCHMARKS = ['codec', 'json', 'emulator', 'p2p', 'latency', 'login', 'uc', 'transports', 'memory'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 export interface RunAllOptions {
@@ -82,6 +83,8 @@ export async function runAll(options: RunAllOptions = {}): Promise<RunAllResult>
     latency: () => runLatencyBench({ samples: long ? 10_000 : 2000, seconds: long ? 10 : 3, modes: [...both] }),
     login: () => runLoginBench({ sequential: long ? 1000 : 300, storm: 1000, modes: [...both] }),
     uc: () => runUcFanoutBench({ members: 1000, messages: long ? 1000 : 200 }),
+    // short runs only child-process (the layout of docs/benchmarks.md): both layouts would double its ~80 s
+    transports: () => runTransportsBench({ seconds: long ? 10 : 3, samples: long ? 10_000 : 2000, rounds: long ? 2 : 1, modes: long ? [...both] : ['child-process'] }),
     memory: () => memoryInChild(['--counts', '1000,10000', '--idle', long ? '30' : '10']),
   };
   const started = performance.now();

@@ -73,6 +73,7 @@ const COVERAGE: Array<[prefix: string, by: string]> = [
   ['npm run soak', 'runs: fuzz and soak, small'],
   ['node scripts/gen-proto.mjs', 'runs: the benchmarks'],
   ['npm run bench -- --long', 'not run: the long variant of `npm run bench --only codec`, which runs'],
+  ['npm run bench:transports', 'runs: the benchmarks, small (`npm run bench:transports`, child-process emulator)'],
   ['npm run bench', 'runs: the benchmarks (`--only codec`)'],
   ['node --import ./scripts/ts-node-register.mjs bench/', 'runs: the benchmarks, small'],
   ['npm run ts -- bench/', 'runs: the benchmarks, small'],
@@ -232,6 +233,15 @@ it('the benchmarks, small: each prints its JSON on stdout', async () => {
     expectOk(outcome);
     expect(typeof json(outcome)).toBe('object');
     expect(outcome.stderr).toMatch(/^bench \S+: done in /m);
+  }
+  // through the npm script, and with the emulator as a child: its CLI must hand out the ws:// URL
+  const transports = await run('npm', ['run', 'bench:transports', '--silent', '--', '--seconds', '0.3', '--warmup', '0.1', '--pairs', '1', '--payloads', '100', '--samples', '30', '--emulator-process']);
+  expectOk(transports);
+  const compared = json(transports) as { benchmark: string; throughput: Array<Record<string, { lost: number; errors: number }>>; latency: Array<Record<string, { light: { errors: number } }>> };
+  expect(compared.benchmark).toBe('transports');
+  for (const transport of ['tcp', 'websocket']) {
+    expect(compared.throughput[0]![transport]).toMatchObject({ lost: 0, errors: 0 });
+    expect(compared.latency[0]![transport]!.light.errors).toBe(0);
   }
   const all = await run('npm', ['run', 'bench', '--silent', '--', '--only', 'codec']);
   expectOk(all);
