@@ -137,15 +137,17 @@ function exchange(flavour) {
 async function main() {
   const emulator = await startEmulator();
   const received = [];
-  const user = (account) => new MCUser({
+  const user = (account, transport = {}) => new MCUser({
     appId: emulator.app.appId,
     appAccount: account,
     resolverUrl: emulator.resolverUrl,
     tokenDelegate: { fetchToken: () => emulator.fetchToken(account) },
     messageDelegate: { handleMessage: (messages) => received.push(...messages) },
+    ...transport,
   });
   const alice = user('alice');
-  const bob = user('bob');
+  // bob over WebSocket: the installed package must bring its ws dependency
+  const bob = user('bob', { transport: 'websocket', websocket: { url: emulator.websocketUrl } });
   const watchdog = setTimeout(() => { console.error('${flavour}: timed out'); process.exit(1); }, 20000);
   try {
     await alice.login();
