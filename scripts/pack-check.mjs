@@ -5,7 +5,8 @@
  *  2. the tarball installed into a scratch app in a temporary directory (runtime dependencies
  *     resolved from their declared ranges by npm, as an app would get them);
  *  3. there, an ESM and a CommonJS quick start (import/require of `mimc-node` and
- *     `mimc-node/emulator`, embedded emulator, two users, one message sent and received, close),
+ *     `mimc-node/emulator`, embedded emulator, a TCP user and a WebSocket user, one message sent and
+ *     received, close),
  *     the `mimc-emulator` bin, and a TypeScript consumer type-checked against the shipped typings.
  * Exits non-zero on the first failure. Progress goes to stderr; `--keep` leaves the scratch dir.
  */
