@@ -3,6 +3,11 @@
  * encrypted frames whose protobuf contents are hostile (random bytes, wrong wire types, huge
  * declared lengths, deep nesting, overlong varints, invalid UTF-8, absurd field values).
  * Everything is derived from a seeded PRNG, so a run is reproducible from its seed.
+ *
+ * Two framings: TCP (V6 frames, body RC4, bytes cut into arbitrary writes) and WebSocket (the
+ * WebJS framing, one frame per binary message, no body cipher). A FrameContext names its
+ * transport; a case for a WebSocket context is a list of messages, which may be text or, for
+ * the raw kind, bytes written under the WebSocket layer.
  */
 import {
   UcType,
@@ -25,6 +30,9 @@ import {
   PacketType,
   Rc4,
   VERSION,
+  WS_HEAD_LENGTH,
+  WS_HEADER_TYPE,
+  WS_VERSION,
   adler32,
   derivePayloadKey,
   encodeBindResult,
@@ -38,6 +46,7 @@ import {
   encodePullRequest,
   encodeSequenceAck,
   encodeV6Frame,
+  encodeWsFrame,
   rc4,
   type ClientHeader,
   type MimcPacket,
@@ -200,7 +209,12 @@ export function deepProto(rng: Rng): Uint8Array {
 
 /** What a frame builder needs to speak to one side of one connection. */
 export interface FrameContext {
-  bodyKey: Rc4;
+  /** TCP (the default) or WebSocket framing. */
+  transport?: 'tcp' | 'websocket';
+  /** The TCP body key; unused over WebSocket. */
+  bodyKey: Rc4 | null;
+  /** Which side writes (default the server): a WebSocket client writes SECMSG payloads plain, everyone else under the payload key. */
+  side?: 'client' | 'server';
   securityKey: string;
   uuid: bigint;
   resource: string;
@@ -211,7 +225,35 @@ export interface FrameContext {
 
 /** A frame around `plainBody`, body-encrypted (or not). */
 function framed(ctx: FrameContext, plainBody: Uint8Array, encrypt = true): Uint8Array {
-  return encodeFrame(encrypt ? ctx.bodyKey.apply(plainBody) : plainBody);
+  return encodeFrame(encrypt ? ctx.bodyKey!.apply(plainBody) : plainBody);
+}
+
+const isWs = (ctx: FrameContext): boolean => ctx.transport === 'websocket';
+const writesPlainPayloads = (ctx: FrameContext): boolean => isWs(ctx) && ctx.side === 'client';
+
+/** One frame of `header` and `payload` in the context's framing (body-encrypted on TCP). */
+export function frameOf(ctx: FrameContext, header: ClientHeader, payload: Uint8Array): Uint8Array {
+  return isWs(ctx) ? encodeWsFrame(header, payload) : encodeV6Frame(header, payload, ctx.bodyKey);
+}
+
+/**
+ * A WebSocket message with a consistent head and checksum around raw header and payload bytes
+ * (lengths as given, or lies).
+ */
+function wsFramed(headerBytes: Uint8Array, payload: Uint8Array, lie?: { headerLength?: number; payloadLength?: number }): Uint8Array {
+  const out = new Uint8Array(WS_HEAD_LENGTH + headerBytes.length + payload.length + CHECKSUM_LENGTH);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, MAGIC);
+  view.setUint16(2, WS_VERSION);
+  view.setUint16(4, WS_HEADER_TYPE);
+  view.setUint16(6, 2);
+  view.setUint16(8, lie?.headerLength ?? headerBytes.length);
+  view.setUint32(10, lie?.payloadLength ?? payload.length);
+  out.set(headerBytes, WS_HEAD_LENGTH);
+  out.set(payload, WS_HEAD_LENGTH + headerBytes.length);
+  const end = out.length - CHECKSUM_LENGTH;
+  view.setUint32(end, adler32(out, 0, end));
+  return out;
 }
 
 /** Plain body bytes: payloadType | headerLen | payloadLen | header | payload, lengths as given. */
@@ -226,10 +268,13 @@ function body(headerBytes: Uint8Array, payload: Uint8Array, lie?: { type?: numbe
   return out;
 }
 
-/** A SECMSG whose decrypted MIMCPacket bytes are exactly `packetBytes`. */
-export function secMsgWithPacketBytes(ctx: FrameContext, packetBytes: Uint8Array, id = ctx.nextId()): Uint8Array {
-  const payload = packetBytes.length > 0 && id.length > 0 ? rc4(derivePayloadKey(ctx.securityKey, id), packetBytes) : packetBytes;
-  return encodeV6Frame(ctx.header(Cmd.SECMSG, id), payload, ctx.bodyKey);
+/**
+ * A SECMSG whose decrypted MIMCPacket bytes are exactly `packetBytes`; `keyed` false (or true
+ * for a side that writes plain payloads) gets the payload key wrong on purpose.
+ */
+export function secMsgWithPacketBytes(ctx: FrameContext, packetBytes: Uint8Array, id = ctx.nextId(), keyed = !writesPlainPayloads(ctx)): Uint8Array {
+  const payload = keyed && packetBytes.length > 0 && id.length > 0 ? rc4(derivePayloadKey(ctx.securityKey, id), packetBytes) : packetBytes;
+  return frameOf(ctx, ctx.header(Cmd.SECMSG, id), payload);
 }
 
 export function secMsg(ctx: FrameContext, packet: MimcPacket): Uint8Array {
@@ -373,7 +418,7 @@ function hostileHeaderBody(rng: Rng, ctx: FrameContext): Uint8Array {
 }
 
 /** Flips, inserts, deletes or truncates bytes of `frame`; re-seals the checksum half of the time. */
-export function mutate(rng: Rng, frame: Uint8Array): Uint8Array {
+export function mutate(rng: Rng, frame: Uint8Array, transport: 'tcp' | 'websocket' = 'tcp'): Uint8Array {
   let bytes = Uint8Array.from(frame);
   const edits = 1 + rng.int(3);
   for (let e = 0; e < edits; e++) {
@@ -398,6 +443,7 @@ export function mutate(rng: Rng, frame: Uint8Array): Uint8Array {
         bytes = bytes.subarray(0, Math.max(1, at));
     }
   }
+  if (transport === 'websocket') return bytes.length >= WS_HEAD_LENGTH + CHECKSUM_LENGTH && rng.chance(0.5) ? resealWs(bytes) : bytes;
   if (bytes.length >= HEAD_LENGTH + CHECKSUM_LENGTH && rng.chance(0.5)) {
     // a consistent length and checksum: the damage reaches the decryption and protobuf layers
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -407,6 +453,19 @@ export function mutate(rng: Rng, frame: Uint8Array): Uint8Array {
     view.setUint32(4, bodyLength);
     view.setUint32(HEAD_LENGTH + bodyLength, adler32(bytes, 0, HEAD_LENGTH + bodyLength));
   }
+  return bytes;
+}
+
+/** A WebSocket frame made consistent again (magic, version, lengths, checksum): the damage reaches the header and payload. */
+function resealWs(bytes: Uint8Array): Uint8Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bodyLength = bytes.length - WS_HEAD_LENGTH - CHECKSUM_LENGTH;
+  const headerLength = Math.min(view.getUint16(8), bodyLength);
+  view.setUint16(0, MAGIC);
+  view.setUint16(2, WS_VERSION);
+  view.setUint16(8, headerLength);
+  view.setUint32(10, bodyLength - headerLength);
+  view.setUint32(WS_HEAD_LENGTH + bodyLength, adler32(bytes, 0, WS_HEAD_LENGTH + bodyLength));
   return bytes;
 }
 
@@ -435,7 +494,11 @@ export type CaseKind =
   | 'kick'
   | 'other-command'
   | 'empty-frame'
-  | 'batch';
+  | 'batch'
+  // WebSocket only
+  | 'secmsg-unkeyed'
+  | 'text'
+  | 'ws-protocol';
 
 const KINDS: Array<[CaseKind, number]> = [
   ['garbage', 6],
@@ -453,22 +516,51 @@ const KINDS: Array<[CaseKind, number]> = [
   ['empty-frame', 1],
   ['batch', 6],
 ];
-const KIND_TOTAL = KINDS.reduce((sum, [, w]) => sum + w, 0);
 
-function pickKind(rng: Rng): CaseKind {
-  let roll = rng.int(KIND_TOTAL);
-  for (const [kind, weight] of KINDS) {
+/** Over WebSocket a cut frame is a message of its own, so truncation gets more weight; plus the kinds only WebSocket has. */
+const WS_KINDS: Array<[CaseKind, number]> = [
+  ['garbage', 5],
+  ['huge-length', 4],
+  ['truncated', 3],
+  ['mutated', 14],
+  ['random-body', 5],
+  ['hostile-header', 8],
+  ['secmsg-random-packet', 10],
+  ['secmsg-deep', 4],
+  ['secmsg-hostile-packet', 16],
+  ['secmsg-unkeyed', 4],
+  ['compound', 16],
+  ['kick', 3],
+  ['other-command', 4],
+  ['empty-frame', 2],
+  ['text', 3],
+  ['ws-protocol', 3],
+  ['batch', 6],
+];
+
+function pickKind(rng: Rng, table: Array<[CaseKind, number]>): CaseKind {
+  let roll = rng.int(table.reduce((sum, [, w]) => sum + w, 0));
+  for (const [kind, weight] of table) {
     if (roll < weight) return kind;
     roll -= weight;
   }
   return 'garbage';
 }
 
+export interface HostileCase {
+  kind: CaseKind;
+  /** TCP: the writes (a frame may be cut anywhere). WebSocket: one message each. */
+  chunks: Uint8Array[];
+  /** WebSocket only: the chunks go as text messages, or raw onto the socket under the WebSocket layer. */
+  as?: 'text' | 'raw';
+}
+
 /**
  * One hostile case for a connection whose keys are `ctx`: the bytes to write (split into chunks
  * as they should be written). `maxBody` is the receiver's frame cap.
  */
-export function hostileCase(rng: Rng, ctx: FrameContext, appId: bigint, maxBody: number, kind: CaseKind = pickKind(rng)): { kind: CaseKind; chunks: Uint8Array[] } {
+export function hostileCase(rng: Rng, ctx: FrameContext, appId: bigint, maxBody: number, kind: CaseKind = pickKind(rng, isWs(ctx) ? WS_KINDS : KINDS)): HostileCase {
+  if (isWs(ctx)) return hostileWsCase(rng, ctx, appId, maxBody, kind);
   const bytes = hostileBytes(rng, ctx, appId, maxBody, kind);
   return { kind, chunks: split(rng, bytes) };
 }
@@ -482,7 +574,7 @@ function hostileBytes(rng: Rng, ctx: FrameContext, appId: bigint, maxBody: numbe
     case 'truncated':
       return headOnly(rng, 64 + rng.int(4096), rng.int(32));
     case 'mutated':
-      return mutate(rng, secMsg(ctx, hostilePacket(rng, ctx, appId, rng.pick([PacketType.COMPOUND, PacketType.PACKET_ACK, PacketType.ONLINE_MESSAGE]))));
+      return mutate(rng, secMsg(ctx, hostilePacket(rng, ctx, appId, rng.pick([PacketType.COMPOUND, PacketType.PACKET_ACK, PacketType.ONLINE_MESSAGE]))), ctx.transport);
     case 'random-body':
       return framed(ctx, rng.bytes(rng.int(200)), rng.chance(0.5));
     case 'hostile-header':
@@ -499,10 +591,10 @@ function hostileBytes(rng: Rng, ctx: FrameContext, appId: bigint, maxBody: numbe
       const payload = rng.chance(0.6)
         ? encodeBindResult({ result: rng.chance(0.2), errorType: rng.text(), errorReason: rng.text(), errorDesc: rng.text() })
         : hostileProto(rng);
-      return encodeV6Frame({ ...ctx.header(Cmd.KICK, ctx.nextId()), dirFlag: DirFlag.SC_ONEWAY }, payload, ctx.bodyKey);
+      return frameOf(ctx, { ...ctx.header(Cmd.KICK, ctx.nextId()), dirFlag: DirFlag.SC_ONEWAY }, payload);
     }
     case 'other-command':
-      return encodeV6Frame(ctx.header(rng.pick([Cmd.BIND, Cmd.CONN, Cmd.PING, Cmd.UBND, 'NOTIFY', rng.text()]), ctx.nextId()), hostileProto(rng), ctx.bodyKey);
+      return frameOf(ctx, ctx.header(rng.pick([Cmd.BIND, Cmd.CONN, Cmd.PING, Cmd.UBND, 'NOTIFY', rng.text()]), ctx.nextId()), hostileProto(rng));
     case 'empty-frame':
       return encodeFrame(new Uint8Array(0));
     case 'batch': {
@@ -514,7 +606,157 @@ function hostileBytes(rng: Rng, ctx: FrameContext, appId: bigint, maxBody: numbe
       }
       return Buffer.concat(parts);
     }
+    default:
+      // the WebSocket-only kinds have no TCP form: plain garbage
+      return rng.bytes(1 + rng.int(100));
   }
+}
+
+/** The WebSocket form of each kind: whole messages (a frame never spans two), text, or raw socket bytes. */
+function hostileWsCase(rng: Rng, ctx: FrameContext, appId: bigint, maxBody: number, kind: CaseKind): HostileCase {
+  const one = (bytes: Uint8Array): HostileCase => ({ kind, chunks: [bytes] });
+  switch (kind) {
+    case 'garbage':
+      return one(rng.bytes(rng.int(100))); // an empty message included
+    case 'huge-length': {
+      if (rng.chance(0.6)) {
+        // a small message whose head announces more than the limit
+        const payloadLength = maxBody + 1 + rng.int(rng.chance(0.5) ? 16 : 0x7fffffff);
+        return one(wsFramed(rng.bytes(rng.int(16)), rng.bytes(rng.int(16)), { headerLength: rng.int(0x10000), payloadLength }));
+      }
+      // a real message over the limit (WebSocket's maxPayload or the frame cap refuses it)
+      return one(frameOf(ctx, ctx.header(Cmd.SECMSG, ctx.nextId()), new Uint8Array(maxBody + 1 + rng.int(16))));
+    }
+    case 'truncated': {
+      // a frame cut short: the first piece alone, or each piece as a message of its own
+      const frame = secMsg(ctx, hostilePacket(rng, ctx, appId));
+      const cut = 1 + rng.int(frame.length - 1);
+      return { kind, chunks: rng.chance(0.5) ? [frame.subarray(0, cut)] : [frame.subarray(0, cut), frame.subarray(cut)] };
+    }
+    case 'random-body':
+      return one(wsFramed(rng.bytes(rng.int(100)), rng.bytes(rng.int(100)), rng.chance(0.2) ? { headerLength: rng.int(0x10000) } : undefined));
+    case 'hostile-header': {
+      const cmd = rng.pick([Cmd.SECMSG, Cmd.KICK, Cmd.BIND, Cmd.CONN, Cmd.PING, Cmd.UBND, '', 'X'.repeat(300), '\u0000']);
+      if (rng.chance(0.5)) {
+        const header = { ...ctx.header(cmd, rng.chance(0.8) ? ctx.nextId() : rng.text()), chid: rng.int(100), cipher: rng.int(5), dirFlag: rng.int(9) };
+        return one(frameOf(ctx, header, rng.bytes(rng.int(32))));
+      }
+      return one(wsFramed((rng.chance(0.2) ? deepProto(rng) : hostileProto(rng)).subarray(0, 0xffff), rng.bytes(rng.int(64))));
+    }
+    case 'secmsg-unkeyed': {
+      // the payload key applied where it must not be, or left out where it must be
+      const packet = hostilePacket(rng, ctx, appId);
+      const id = packet.packetId.length > 0 ? packet.packetId : ctx.nextId();
+      return one(secMsgWithPacketBytes(ctx, encodeMimcPacket(packet), id, writesPlainPayloads(ctx)));
+    }
+    case 'empty-frame':
+      // there is no empty frame over WebSocket: the pong is a header-only PING
+      return one(frameOf(ctx, ctx.header(Cmd.PING, ctx.nextId()), new Uint8Array(0)));
+    case 'text':
+      // valid UTF-8 (a JSON-looking command, any text) or not (the receiver must refuse it)
+      return { kind, chunks: [rng.chance(0.5) ? Buffer.from(rng.chance(0.3) ? '{"cmd":"SECMSG"}' : rng.text()) : rng.bytes(1 + rng.int(64))], as: 'text' };
+    case 'ws-protocol': {
+      const message = rng.chance(0.5) ? secMsg(ctx, hostilePacket(rng, ctx, appId)) : frameOf(ctx, ctx.header(Cmd.PING, ctx.nextId()), new Uint8Array(0));
+      return { kind, chunks: [wsProtocolBytes(rng, ctx.side === 'client', message)], as: 'raw' };
+    }
+    case 'batch': {
+      // several hostile frames, each a message of its own, or now and then glued into one message
+      const parts: Uint8Array[] = [];
+      const n = 2 + rng.int(6);
+      for (let i = 0; i < n; i++) {
+        const part = rng.pick(['secmsg-hostile-packet', 'compound', 'secmsg-random-packet', 'hostile-header', 'empty-frame'] as const);
+        parts.push(...hostileWsCase(rng, ctx, appId, maxBody, part).chunks);
+      }
+      return { kind, chunks: rng.chance(0.15) ? [Buffer.concat(parts)] : parts };
+    }
+    default:
+      return one(hostileBytes(rng, ctx, appId, maxBody, kind));
+  }
+}
+
+/**
+ * Bytes under the WebSocket layer, for a connection past its upgrade: frames RFC 6455 forbids
+ * (reserved opcodes, RSV bits without an extension, the wrong masking for the direction, control
+ * frames over 125 bytes or fragmented, a continuation of nothing, bad close payloads, a 64-bit
+ * length beyond 2^53), random bytes — and legal surprises: a ping, an unsolicited pong, a
+ * close with a valid code and reason, or `message` fragmented with a ping between fragments.
+ */
+export function wsProtocolBytes(rng: Rng, fromClient: boolean, message?: Uint8Array): Uint8Array {
+  let fin = true;
+  let rsv = 0;
+  let opcode = 2;
+  let masked = fromClient;
+  let payload: Uint8Array = rng.bytes(rng.int(40));
+  let hugeLength = false;
+  switch (rng.int(11)) {
+    case 0:
+      opcode = rng.pick([3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf]);
+      break;
+    case 1:
+      rsv = 1 + rng.int(7);
+      break;
+    case 2:
+      masked = !fromClient;
+      break;
+    case 3:
+      opcode = rng.pick([8, 9, 10]);
+      payload = rng.bytes(126 + rng.int(200));
+      break;
+    case 4:
+      opcode = rng.pick([8, 9, 10]);
+      fin = false;
+      break;
+    case 5:
+      opcode = 0;
+      break;
+    case 6: {
+      opcode = 8;
+      // one byte, a status code nobody may send, or a valid code with an invalid UTF-8 reason
+      const code = rng.pick([0, 999, 1004, 1005, 1006, 1015, 2999, 5000, 1000]);
+      payload = rng.chance(0.3) ? rng.bytes(1) : Uint8Array.from([code >> 8, code & 0xff, ...(code === 1000 ? [0xff, 0xfe] : [])]);
+      break;
+    }
+    case 7:
+      opcode = rng.pick([9, 10]);
+      payload = rng.bytes(rng.int(126));
+      break;
+    case 8: {
+      opcode = 8;
+      const code = rng.pick([1000, 1001, 1008, 1011, 4000 + rng.int(1000)]);
+      payload = Buffer.concat([Uint8Array.from([code >> 8, code & 0xff]), Buffer.from('x'.repeat(rng.int(100)))]);
+      break;
+    }
+    case 9: {
+      if (!message || message.length < 2) return rng.bytes(1 + rng.int(64));
+      // legal fragmentation: binary start, continuations, a ping in between
+      const cut = 1 + rng.int(message.length - 1);
+      return Buffer.concat([
+        wsRawFrame(rng, false, 0, 2, masked, message.subarray(0, cut)),
+        ...(rng.chance(0.5) ? [wsRawFrame(rng, true, 0, 9, masked, rng.bytes(rng.int(20)))] : []),
+        wsRawFrame(rng, true, 0, 0, masked, message.subarray(cut)),
+      ]);
+    }
+    default:
+      if (rng.chance(0.5)) return rng.bytes(1 + rng.int(64));
+      hugeLength = true;
+  }
+  return wsRawFrame(rng, fin, rsv, opcode, masked, payload, hugeLength);
+}
+
+/** One RFC 6455 frame as given, right or wrong; `hugeLength` announces 2^63 - 1 bytes instead of the payload's length. */
+function wsRawFrame(rng: Rng, fin: boolean, rsv: number, opcode: number, masked: boolean, payload: Uint8Array, hugeLength = false): Uint8Array {
+  const head: number[] = [(fin ? 0x80 : 0) | (rsv << 4) | opcode];
+  const maskBit = masked ? 0x80 : 0;
+  if (hugeLength) head.push(maskBit | 127, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
+  else if (payload.length < 126) head.push(maskBit | payload.length);
+  else if (payload.length < 0x10000) head.push(maskBit | 126, payload.length >> 8, payload.length & 0xff);
+  else head.push(maskBit | 127, 0, 0, 0, 0, (payload.length >>> 24) & 0xff, (payload.length >>> 16) & 0xff, (payload.length >>> 8) & 0xff, payload.length & 0xff);
+  if (masked) {
+    const key = rng.bytes(4);
+    head.push(...key);
+    payload = payload.map((byte, i) => byte ^ key[i & 3]!);
+  }
+  return Buffer.concat([Uint8Array.from(head), payload]);
 }
 
 /** Cuts `bytes` into 1 to 4 writes at random points. */
