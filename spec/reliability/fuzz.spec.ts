@@ -1,8 +1,8 @@
 /**
  * Fuzzing, ≥ 10 000 cases per run: hostile frames at the client's real stack (in memory for
- * throughput, plus a few hundred over real sockets), at the emulator over TCP, and generated and
- * mutated JSON texts at the exact-bigint JSON codec (JSON.parse as the oracle). Longer runs:
- * `npm run fuzz -- --cases N --seed S`.
+ * throughput, plus a few hundred over real sockets, and over WebSocket), at the emulator over TCP
+ * and over WebSocket, and generated and mutated JSON texts at the exact-bigint JSON codec
+ * (JSON.parse as the oracle). Longer runs: `npm run fuzz -- --cases N --seed S`.
  */
 import * as realNet from 'node:net';
 import { jest } from '@jest/globals';
@@ -46,6 +46,30 @@ describe('fuzz', () => {
     expect(result.cases).toBe(1800);
     expect(result.rejectedFrames).toBeGreaterThan(300);
     expect(result.healthChecks).toBeGreaterThanOrEqual(18);
+  });
+
+  it.concurrent('client, over WebSocket: 1 000 hostile messages (frames, text, oversized, truncated, unkeyed, under the WebSocket layer) from a fake ws:// frontend', async () => {
+    const result = await runClientFuzz({ cases: 1000, seed: SEED + 4, transport: 'websocket' });
+    console.log(JSON.stringify(result));
+    expect(result.problems).toEqual([]);
+    expect(result.survived + result.closed + result.handshakeCases).toBe(1000);
+    expect(result.closed).toBeGreaterThan(100);
+    expect(result.survived).toBeGreaterThan(500);
+    for (const code of Object.keys(result.closeCodes)) expect(code).toMatch(/^ERR_[A-Z_]+$/);
+    // the WebSocket-only kinds ran, and the client named its reasons: 1002 bad frame, 1003 text, 1009 too big
+    expect(Object.keys(result.byKind)).toEqual(expect.arrayContaining(['text', 'ws-protocol', 'secmsg-unkeyed', 'truncated', 'huge-length']));
+    for (const code of ['1002', '1003', '1009']) expect(result.wsCloseCodes?.[code]).toBeGreaterThan(0);
+  });
+
+  it.concurrent('emulator, over WebSocket: 2 000 raw binary, text and sub-WebSocket cases cost only their connection; a TCP and a WebSocket user keep talking', async () => {
+    const result = await runEmulatorFuzz({ cases: 2000, seed: SEED + 5, transport: 'websocket' });
+    console.log(JSON.stringify(result));
+    expect(result.problems).toEqual([]);
+    expect(result.cases).toBe(2000);
+    expect(result.rejectedFrames).toBeGreaterThan(1000);
+    expect(result.healthChecks).toBeGreaterThanOrEqual(20);
+    for (const phase of Object.values(result.byPhase)) expect(phase.closed).toBeGreaterThan(50);
+    for (const code of ['1002', '1003', '1007', '1009']) expect(result.closeCodes?.[code]).toBeGreaterThan(0);
   });
 
   it.concurrent('json codec: 10 000 generated and mutated texts; refuses exactly what JSON.parse refuses, agrees on the rest with exact big integers', async () => {
