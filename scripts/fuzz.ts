@@ -88,7 +88,10 @@ const jsonCases = args.target === 'all' || args.target === 'json' ? args.cases :
 const started = Date.now();
 let done = 0;
 const onCases = (count: number): void => void (done += count);
-const progress = startProgress('fuzz', () => fraction(done, args.cases, Date.now() - started, 'cases'));
+// a run bounded by time only has no case total to count towards
+const progress = startProgress('fuzz', () =>
+  timeBound ? `${done} cases, ~${Math.max(0, Math.round(args.seconds! - (Date.now() - started) / 1000))} s left` : fraction(done, args.cases, Date.now() - started, 'cases'),
+);
 const count = (n: number): string => (n === Number.MAX_SAFE_INTEGER ? 'timed' : String(n));
 progress.phase(
   `seed ${args.seed}: ${count(memoryCases)} client (memory), ${count(tcpCases)} client (tcp), ${count(wsCases)} client (websocket), ` +

@@ -722,7 +722,7 @@ export function wsProtocolBytes(rng: Rng, fromClient: boolean, message?: Uint8Ar
       break;
     case 8: {
       opcode = 8;
-      const code = rng.pick([1000, 1001, 1008, 1011, 4000 + rng.int(1000)]);
+      const code = rng.pick([1000, 1001, 1008, 1011, 4000]);
       payload = Buffer.concat([Uint8Array.from([code >> 8, code & 0xff]), Buffer.from('x'.repeat(rng.int(100)))]);
       break;
     }
