@@ -208,7 +208,7 @@ it('fuzz and soak, small: progress on stderr, the JSON result on stdout', async 
   const fuzz = await run('npm', ['run', 'fuzz', '--silent', '--', '--cases', '300', '--seed', '7']);
   expectOk(fuzz);
   // 300 frame cases, plus as many JSON texts for the codec (target `all`)
-  expect(json(fuzz)).toMatchObject({ seed: 7, cases: 600, ok: true });
+  expect(json(fuzz)).toMatchObject({ seed: 7, cases: 600, ok: true, clientWs: { transport: 'websocket', cases: 9 }, emulatorWs: { transport: 'websocket', cases: 9 } });
   expect(fuzz.stderr).toMatch(/^fuzz: done, 600 cases/m);
   const soak = await run('npm', ['run', 'soak', '--silent', '--', '--users', '4', '--seconds', '2', '--seed', '7']);
   expectOk(soak);
