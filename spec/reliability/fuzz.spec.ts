@@ -56,18 +56,20 @@ describe('fuzz', () => {
     expect(result.closed).toBeGreaterThan(100);
     expect(result.survived).toBeGreaterThan(500);
     for (const code of Object.keys(result.closeCodes)) expect(code).toMatch(/^ERR_[A-Z_]+$/);
-    // the WebSocket-only kinds ran, and the client named its reasons: 1002 bad frame, 1003 text, 1009 too big
+    // the WebSocket-only kinds ran, and the client named its reasons: 1002 bad frame, 1009 too big,
+    // 1003 text (1007 when the text was not even UTF-8)
     expect(Object.keys(result.byKind)).toEqual(expect.arrayContaining(['text', 'ws-protocol', 'secmsg-unkeyed', 'truncated', 'huge-length']));
-    for (const code of ['1002', '1003', '1009']) expect(result.wsCloseCodes?.[code]).toBeGreaterThan(0);
+    for (const code of ['1002', '1009']) expect(result.wsCloseCodes?.[code]).toBeGreaterThan(0);
+    expect((result.wsCloseCodes?.['1003'] ?? 0) + (result.wsCloseCodes?.['1007'] ?? 0)).toBeGreaterThan(0);
   });
 
-  it.concurrent('emulator, over WebSocket: 2 000 raw binary, text and sub-WebSocket cases cost only their connection; a TCP and a WebSocket user keep talking', async () => {
-    const result = await runEmulatorFuzz({ cases: 2000, seed: SEED + 5, transport: 'websocket' });
+  it.concurrent('emulator, over WebSocket: 1 500 raw binary, text and sub-WebSocket cases cost only their connection; a TCP and a WebSocket user keep talking', async () => {
+    const result = await runEmulatorFuzz({ cases: 1500, seed: SEED + 5, transport: 'websocket' });
     console.log(JSON.stringify(result));
     expect(result.problems).toEqual([]);
-    expect(result.cases).toBe(2000);
-    expect(result.rejectedFrames).toBeGreaterThan(1000);
-    expect(result.healthChecks).toBeGreaterThanOrEqual(20);
+    expect(result.cases).toBe(1500);
+    expect(result.rejectedFrames).toBeGreaterThan(700);
+    expect(result.healthChecks).toBeGreaterThanOrEqual(15);
     for (const phase of Object.values(result.byPhase)) expect(phase.closed).toBeGreaterThan(50);
     for (const code of ['1002', '1003', '1007', '1009']) expect(result.closeCodes?.[code]).toBeGreaterThan(0);
   });
