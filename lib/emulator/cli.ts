@@ -3,6 +3,7 @@
  * mimc-emulator: runs the local MIMC emulator until SIGINT/SIGTERM. Prints one JSON line with
  * the URLs and the (development) app credentials on stdout; logs go to stderr.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { startEmulator, type EmulatorOptions } from './index.js';
@@ -12,6 +13,9 @@ const USAGE = `Usage: mimc-emulator [options]
   --port <n>             frontend TCP port (default 0 = any free port)
   --http-port <n>        token/resolver/admin HTTP port (default 0 = any free port)
   --ws-port <n>          WebSocket (ws://) frontend port (default 0 = any free port)
+  --ws-tls-cert <file>, --ws-tls-key <file>
+                         PEM certificate and key (both or neither): the WebSocket
+                         frontend serves wss:// instead of ws://
   --no-websocket         no WebSocket frontend (websocketUrl is then null)
   --app-id <id>          application id (decimal)
   --app-key <key>        application key
@@ -32,6 +36,20 @@ function integer(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[0-9]+$/.test(value)) throw new Error(`--${name} must be a non-negative integer`);
   return Number(value);
+}
+
+/** The wss:// key pair from --ws-tls-cert and --ws-tls-key: both files or neither (one alone is a mistake, not ws://). */
+function tlsFiles(certFile: string | undefined, keyFile: string | undefined): { cert: Buffer; key: Buffer } | undefined {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new Error('--ws-tls-cert and --ws-tls-key go together');
+  const read = (flag: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`--${flag}: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  return { cert: read('ws-tls-cert', certFile), key: read('ws-tls-key', keyFile) };
 }
 
 /** Numeric bounds settable from the command line: flag → option. */
@@ -55,6 +73,8 @@ async function main(): Promise<void> {
       port: { type: 'string' },
       'http-port': { type: 'string' },
       'ws-port': { type: 'string' },
+      'ws-tls-cert': { type: 'string' },
+      'ws-tls-key': { type: 'string' },
       'no-websocket': { type: 'boolean', default: false },
       'app-id': { type: 'string' },
       'app-key': { type: 'string' },
@@ -82,10 +102,14 @@ async function main(): Promise<void> {
   const httpPort = integer('http-port', values['http-port']);
   if (httpPort !== undefined) options.httpPort = httpPort;
   const wsPort = integer('ws-port', values['ws-port']);
+  const tls = tlsFiles(values['ws-tls-cert'], values['ws-tls-key']);
   if (values['no-websocket']) {
     if (wsPort !== undefined) throw new Error('--ws-port and --no-websocket exclude each other');
+    if (tls !== undefined) throw new Error('--ws-tls-cert/--ws-tls-key and --no-websocket exclude each other');
     options.websocket = false;
-  } else if (wsPort !== undefined) options.websocket = { port: wsPort };
+  } else if (wsPort !== undefined || tls !== undefined) {
+    options.websocket = { ...(wsPort !== undefined ? { port: wsPort } : {}), ...(tls !== undefined ? { tls } : {}) };
+  }
   if (values['app-id'] !== undefined) options.appId = values['app-id'];
   if (values['app-key'] !== undefined) options.appKey = values['app-key'];
   if (values['app-secret'] !== undefined) options.appSecret = values['app-secret'];

@@ -1,6 +1,7 @@
 /** The mimc-emulator CLI: prints its URLs and credentials as JSON lines, stops cleanly on SIGTERM. */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -10,6 +11,8 @@ import { serve } from '../rest/helpers.js';
 const cli = fileURLToPath(new URL('../../lib/emulator/cli.ts', import.meta.url));
 // TypeScript runs through ts-node's ESM loader, as in every npm script
 const tsNode = fileURLToPath(new URL('../../scripts/ts-node-register.mjs', import.meta.url));
+const certFile = fileURLToPath(new URL('../fixtures/tls/localhost-cert.pem', import.meta.url));
+const keyFile = fileURLToPath(new URL('../fixtures/tls/localhost-key.pem', import.meta.url));
 
 it('starts, serves tokens with the given credentials, and exits 0 on SIGTERM', async () => {
   const child = spawn(process.execPath, ['--import', tsNode, cli, '--app-id', '2882303761517000001', '--app-key', 'k1', '--app-secret', 's1', '--token-ttl-ms', '5000'], {
@@ -102,12 +105,36 @@ it('serves WebSocket on --ws-port and leaves it out with --no-websocket', async 
   }
 }, 30_000);
 
-it.each([[['--ws-port', 'x']], [['--no-websocket', '--ws-port', '0']]])('refuses %j with a usage message and exit code 1', async (args) => {
+it('serves wss:// with --ws-tls-cert and --ws-tls-key', async () => {
+  const secure = await listen(['--ws-tls-cert', certFile, '--ws-tls-key', keyFile]);
+  try {
+    const url = secure.listening.websocketUrl!;
+    expect(url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/$/);
+    // a TLS handshake against the test certificate succeeds: it is wss:// indeed, with that key pair
+    const ws = new WebSocket(url, { ca: readFileSync(certFile) });
+    await once(ws, 'open');
+    ws.close();
+    await once(ws, 'close');
+  } finally {
+    await secure.stop();
+  }
+}, 30_000);
+
+// [what the case is, its flags, the reason the CLI must give]
+it.each([
+  ['a bad --ws-port', ['--ws-port', 'x'], '--ws-port must be'],
+  ['--ws-port with --no-websocket', ['--no-websocket', '--ws-port', '0'], 'exclude each other'],
+  ['--ws-tls-cert alone', ['--ws-tls-cert', certFile], 'go together'],
+  ['--ws-tls-key alone', ['--ws-tls-key', keyFile], 'go together'],
+  ['the TLS pair with --no-websocket', ['--no-websocket', '--ws-tls-cert', certFile, '--ws-tls-key', keyFile], 'exclude each other'],
+  ['an unreadable --ws-tls-cert', ['--ws-tls-cert', '/nonexistent/cert.pem', '--ws-tls-key', keyFile], 'cannot read /nonexistent/cert.pem'],
+])('refuses %s with a usage message and exit code 1', async (_name, args, reason) => {
   const child = spawn(process.execPath, ['--import', tsNode, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
   expect(code).toBe(1);
+  expect(stderr).toContain(reason);
   expect(stderr).toContain('Usage: mimc-emulator');
 }, 20_000);
 
