@@ -8,10 +8,10 @@ import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { MCUser, HttpTokenFetcher } from '../lib/index.js';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../lib/emulator/index.js';
-import type { MCUserOptions, MessageHandlerDelegate, Token, Transport } from '../lib/user/types.js';
+import type { MCUserOptions, MessageHandlerDelegate, Token } from '../lib/user/types.js';
 import { startProgress, type Progress } from '../scripts/progress.js';
 
 /** The repository root (scripts/ts-node-register.mjs resolves against the working directory). */
@@ -160,14 +160,40 @@ export class CpuMeter {
 
 export type EmulatorMode = 'in-process' | 'child-process';
 
+/**
+ * What a benchmark's users connect over: the TCP frontend, the WebSocket one over ws://, or over
+ * wss:// (TLS with the test certificate: what production uses, so TLS costs are in the figures).
+ */
+export type BenchTransport = 'tcp' | 'websocket' | 'wss';
+
+export const BENCH_TRANSPORTS: readonly BenchTransport[] = ['tcp', 'websocket', 'wss'];
+
+/** The self-signed certificate of spec/fixtures/tls (localhost, 127.0.0.1); its key is public, for tests and benchmarks only. */
+export const TEST_TLS = {
+  certFile: join(REPO_ROOT, 'spec/fixtures/tls/localhost-cert.pem'),
+  keyFile: join(REPO_ROOT, 'spec/fixtures/tls/localhost-key.pem'),
+} as const;
+
+export interface EmulatorSetup {
+  /** Emulator options (in-process only: the child runs with the CLI's defaults). */
+  options?: EmulatorOptions;
+  /**
+   * The transport the users will take: for 'wss' the WebSocket frontend serves wss:// with
+   * TEST_TLS (in-process through options, the child through --ws-tls-cert/--ws-tls-key).
+   */
+  transport?: BenchTransport;
+}
+
 /** An emulator the benchmark talks to, wherever it runs. */
 export interface BenchEmulator {
   mode: EmulatorMode;
   appId: bigint;
   /** host:port of the binary frontend. */
   frontend: string;
-  /** ws:// URL of the WebSocket frontend; undefined when the emulator serves none. */
+  /** ws:// or (with `wss`) wss:// URL of the WebSocket frontend; undefined when the emulator serves none. */
   websocketUrl: string | undefined;
+  /** The certificate a wss:// client must trust (TEST_TLS's); undefined for ws://. */
+  websocketCa: Buffer | undefined;
   resolverUrl: string;
   /** Pid of the emulator's process when it is a child; undefined in-process. */
   pid: number | undefined;
@@ -176,18 +202,25 @@ export interface BenchEmulator {
   close(): Promise<void>;
 }
 
-/** Starts the emulator in this process (`options` apply) or as a child running lib/emulator/cli.ts. */
-export async function openEmulator(mode: EmulatorMode, options: EmulatorOptions = {}): Promise<BenchEmulator> {
-  return mode === 'in-process' ? openInProcess(options) : openChild();
+/** Starts the emulator in this process or as a child running lib/emulator/cli.ts (see EmulatorSetup); its users then connect with `makeUser`.. */
+export async function openEmulator(mode: EmulatorMode, setup: EmulatorSetup = {}): Promise<BenchEmulator> {
+  const ca = setup.transport === 'wss' ? readFileSync(TEST_TLS.certFile) : undefined;
+  return mode === 'in-process' ? openInProcess(setup.options ?? {}, ca) : openChild(ca);
 }
 
-async function openInProcess(options: EmulatorOptions): Promise<BenchEmulator> {
-  const emu: Emulator = await startEmulator({ idleTimeoutMs: 600_000, ...options });
+async function openInProcess(options: EmulatorOptions, ca: Buffer | undefined): Promise<BenchEmulator> {
+  let websocket = options.websocket;
+  if (ca !== undefined) {
+    if (websocket === false) throw new Error('wss: the emulator options turn the WebSocket frontend off');
+    websocket = { ...(typeof websocket === 'object' ? websocket : {}), tls: { cert: ca, key: readFileSync(TEST_TLS.keyFile) } };
+  }
+  const emu: Emulator = await startEmulator({ idleTimeoutMs: 600_000, ...options, ...(websocket !== undefined ? { websocket } : {}) });
   return {
     mode: 'in-process',
     appId: emu.app.appId,
     frontend: emu.frontendAddress(),
     websocketUrl: emu.websocketUrl,
+    websocketCa: ca,
     resolverUrl: emu.resolverUrl,
     pid: undefined,
     tokenDelegate: (account) => ({ fetchToken: () => emu.fetchToken(account) }),
@@ -213,11 +246,12 @@ interface CliApp {
 
 /**
  * Runs `node --import ./scripts/ts-node-register.mjs lib/emulator/cli.ts --port 0` and reads
- * its JSON lines (URLs, then the development app credentials). The CLI has no flags for the
- * emulator's limits, so the child runs with the emulator's defaults.
+ * its JSON lines (URLs, then the development app credentials). The child runs with the
+ * emulator's default limits; with `ca` (wss) it serves wss:// with TEST_TLS.
  */
-async function openChild(): Promise<BenchEmulator> {
-  const child = spawn(process.execPath, ['--import', './scripts/ts-node-register.mjs', 'lib/emulator/cli.ts', '--port', '0', '--http-port', '0'], {
+async function openChild(ca: Buffer | undefined): Promise<BenchEmulator> {
+  const tlsArgs = ca === undefined ? [] : ['--ws-tls-cert', TEST_TLS.certFile, '--ws-tls-key', TEST_TLS.keyFile];
+  const child = spawn(process.execPath, ['--import', './scripts/ts-node-register.mjs', 'lib/emulator/cli.ts', '--port', '0', '--http-port', '0', ...tlsArgs], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '' },
@@ -263,6 +297,7 @@ async function openChild(): Promise<BenchEmulator> {
     appId: BigInt(credentials.appId),
     frontend,
     websocketUrl: websocketUrl ?? undefined,
+    websocketCa: ca,
     resolverUrl,
     pid: child.pid,
     tokenDelegate: (appAccount) =>
@@ -288,8 +323,11 @@ function stopChild(child: ChildProcess): Promise<void> {
 export interface UserSetup {
   /** Reach the frontend through the emulator's HTTP resolver (as in production) instead of its address; TCP only. */
   viaResolver?: boolean;
-  /** `'websocket'` connects to the emulator's ws:// URL instead of its TCP frontend. Default `'tcp'`. */
-  transport?: Transport;
+  /**
+   * `'websocket'` / `'wss'` connect to the emulator's ws:// / wss:// URL (trusting its
+   * `websocketCa`) instead of its TCP frontend; the emulator must serve that scheme. Default `'tcp'`.
+   */
+  transport?: BenchTransport;
   messageDelegate?: MessageHandlerDelegate;
   options?: Partial<MCUserOptions>;
 }
@@ -307,10 +345,14 @@ export function makeUser(emu: BenchEmulator, appAccount: string, setup: UserSetu
 }
 
 function endpoint(emu: BenchEmulator, setup: UserSetup): Partial<MCUserOptions> {
-  if (setup.transport === 'websocket') {
-    if (emu.websocketUrl === undefined) throw new Error('transport websocket: this emulator serves no WebSocket frontend');
-    if (setup.viaResolver) throw new Error('transport websocket: the resolver only names TCP frontends');
-    return { transport: 'websocket', websocket: { url: emu.websocketUrl } };
+  const { transport } = setup;
+  if (transport === 'websocket' || transport === 'wss') {
+    const url = emu.websocketUrl;
+    if (url === undefined) throw new Error(`transport ${transport}: this emulator serves no WebSocket frontend`);
+    if (setup.viaResolver) throw new Error(`transport ${transport}: the resolver only names TCP frontends`);
+    // a ws:// run labelled wss (or the reverse) would report the wrong transport's figures
+    if (url.startsWith('wss:') !== (transport === 'wss')) throw new Error(`transport ${transport}: this emulator serves ${url}`);
+    return { transport: 'websocket', websocket: { url, ...(emu.websocketCa !== undefined ? { ca: emu.websocketCa } : {}) } };
   }
   return setup.viaResolver ? { resolverUrl: emu.resolverUrl } : { frontendAddress: emu.frontend };
 }
@@ -379,9 +421,10 @@ export function intList(flag: string, raw: string | undefined): number[] {
 }
 
 /** The value of a --transport flag. */
-export function transportFlag(raw: string): Transport {
-  if (raw !== 'tcp' && raw !== 'websocket') throw new Error(`--transport needs tcp or websocket, got ${raw}`);
-  return raw;
+export function transportFlag(raw: string): BenchTransport {
+  const known = BENCH_TRANSPORTS.find((t) => t === raw);
+  if (known === undefined) throw new Error(`--transport needs ${BENCH_TRANSPORTS.join(', ')}, got ${raw}`);
+  return known;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -8,7 +8,7 @@
  *
  *   node --import ./scripts/ts-node-register.mjs bench/latency.ts \
  *     [--samples 2000] [--seconds 3] [--window 1000] [--payload 100] [--emulator-process | --both] [--no-relay]
- *     [--transport tcp|websocket]
+ *     [--transport tcp|websocket|wss]
  *
  * Before each run the raw TCP relay of bench/relay.ts sends as many messages one at a time
  * (same frame sizes and process layout, no protocol): each run carries ratioToRelay.
@@ -16,7 +16,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { MCUser } from '../lib/index.js';
-import type { P2PMessage, ServerAck, Transport } from '../lib/user/types.js';
+import type { P2PMessage, ServerAck } from '../lib/user/types.js';
 import {
   CpuMeter,
   benchPhase,
@@ -31,6 +31,7 @@ import {
   percentiles,
   round,
   runMain,
+  type BenchTransport,
   type EmulatorMode,
   type MachineInfo,
   type Percentiles,
@@ -50,8 +51,8 @@ export interface LatencyOptions {
   modes?: EmulatorMode[];
   /** Run the raw TCP relay baseline (bench/relay.ts) one message at a time too. Default true. */
   relay?: boolean;
-  /** What the users connect over: the emulator's TCP frontend or its WebSocket one. Default 'tcp'. */
-  transport?: Transport;
+  /** What the users connect over: the emulator's TCP frontend, or its WebSocket one over ws:// or wss:// (TLS). Default 'tcp'. */
+  transport?: BenchTransport;
 }
 
 export interface LatencyPhase {
@@ -71,7 +72,7 @@ export interface LatencyPhase {
 
 export interface LatencyRun {
   mode: EmulatorMode;
-  transport: Transport;
+  transport: BenchTransport;
   payloadBytes: number;
   light: LatencyPhase;
   saturation: LatencyPhase & { window: number };
@@ -219,7 +220,7 @@ async function runOne(mode: EmulatorMode, opts: Required<LatencyOptions>): Promi
     relay = await runRelayLatency(mode, opts.samples, opts.payloadBytes);
     benchPhase(`latency: ${mode} emulator, ${opts.transport}, ${opts.payloadBytes} B, ${opts.samples} samples`);
   }
-  const emu = await openEmulator(mode);
+  const emu = await openEmulator(mode, { transport: opts.transport });
   let tracker: Tracker | null = null;
   const sender = makeUser(emu, 'lat_sender', { transport: opts.transport, messageDelegate: { handleServerAck: (ack) => tracker?.onAck(ack) } });
   const receiver = makeUser(emu, 'lat_receiver', {

@@ -8,18 +8,19 @@
  *
  *   node --import ./scripts/ts-node-register.mjs bench/p2p-throughput.ts \
  *     [--seconds 3] [--warmup 1] [--window 1000] [--payload 100] [--pairs 1,4,16] \
- *     [--emulator-process | --both] [--no-store] [--no-relay] [--transport tcp|websocket]
+ *     [--emulator-process | --both] [--no-store] [--no-relay] [--transport tcp|websocket|wss]
  *
  * Before each run the raw TCP relay of bench/relay.ts (same pairs, window, frame sizes and
  * process layout, no protocol) runs for as long: each run carries its figures and ratioToRelay.
  * --emulator-process runs the emulator in a child process (lib/emulator/cli.ts) so that client
  * and server do not share a core; --both measures in-process and child-process. --transport
- * websocket connects the users to the emulator's ws:// frontend (bench/transports.ts compares
- * both). Prints one JSON object.
+ * websocket connects the users to the emulator's ws:// frontend, --transport wss to its wss://
+ * one (TLS with the test certificate of spec/fixtures/tls); bench/transports.ts compares all
+ * three. Prints one JSON object.
  */
 import { parseArgs } from 'node:util';
 import type { MCUser } from '../lib/index.js';
-import type { P2PMessage, ServerAck, Transport } from '../lib/user/types.js';
+import type { P2PMessage, ServerAck } from '../lib/user/types.js';
 import {
   CpuMeter,
   intList,
@@ -35,6 +36,7 @@ import {
   round,
   runMain,
   type BenchEmulator,
+  type BenchTransport,
   type EmulatorMode,
   type MachineInfo,
 } from './common.js';
@@ -57,13 +59,13 @@ export interface P2PThroughputOptions {
   isStore?: boolean;
   /** Run the raw TCP relay baseline before each run (bench/relay.ts). Default true. */
   relay?: boolean;
-  /** What the users connect over: the emulator's TCP frontend or its WebSocket one. Default 'tcp'. */
-  transport?: Transport;
+  /** What the users connect over: the emulator's TCP frontend, or its WebSocket one over ws:// or wss:// (TLS). Default 'tcp'. */
+  transport?: BenchTransport;
 }
 
 export interface P2PRun {
   mode: EmulatorMode;
-  transport: Transport;
+  transport: BenchTransport;
   pairs: number;
   window: number;
   payloadBytes: number;
@@ -214,7 +216,7 @@ interface Pair {
   driver: PairDriver | null;
 }
 
-async function setUpPairs(emu: BenchEmulator, count: number, tag: string, transport: Transport): Promise<Pair[]> {
+async function setUpPairs(emu: BenchEmulator, count: number, tag: string, transport: BenchTransport): Promise<Pair[]> {
   const pairs: Pair[] = [];
   for (let i = 0; i < count; i++) {
     const receiverAccount = `${tag}_r${i}`;
@@ -259,7 +261,7 @@ async function runOne(mode: EmulatorMode, pairCount: number, opts: Required<P2PT
     relay = await runRelayThroughput({ mode, pairs: pairCount, window: opts.window, payloadBytes: opts.payloadBytes, seconds: opts.seconds, warmupSeconds: opts.warmupSeconds });
     benchPhase(`p2p throughput: ${mode} emulator, ${opts.transport}, ${pairCount} pair(s), ${opts.payloadBytes} B, ${opts.seconds} s`);
   }
-  const emu = await openEmulator(mode);
+  const emu = await openEmulator(mode, { transport: opts.transport });
   const pairs = await setUpPairs(emu, pairCount, `tp${pairCount}`, opts.transport);
   try {
     const payload = new Uint8Array(opts.payloadBytes).fill(0x61);
