@@ -1,20 +1,23 @@
 /**
  * WebSocket against TCP in the same run: the P2P throughput of bench/p2p-throughput.ts and the
- * latency of bench/latency.ts, once over each transport, back to back per case, with the raw TCP
- * relay of bench/relay.ts run once per case as the common baseline. Cases alternate which
- * transport goes first (`order`) so that a drift in machine load does not always favour one.
+ * latency of bench/latency.ts, once over each transport — tcp, websocket (ws://) and wss
+ * (wss://, TLS with the test certificate of spec/fixtures/tls, as production runs it) — back to
+ * back per case, with the raw TCP relay of bench/relay.ts run once per case as the common
+ * baseline. The order rotates from case to case (`order`) so that a drift in machine load does
+ * not always favour one transport.
  *
  *   node --import ./scripts/ts-node-register.mjs bench/transports.ts \
  *     [--seconds 3] [--warmup 1] [--window 1000] [--pairs 1,4] [--payloads 100,4096] [--samples 2000] \
  *     [--rounds 1] [--emulator-process | --both] [--no-relay]
  *
  * Throughput: every pairs × payloads case; latency: every payload, one pair. Prints one JSON
- * object; ratioWebSocketToTcp is the WebSocket figure divided by the TCP one (for msgs/s above 1
- * means WebSocket is faster, for latencies and CPU per message above 1 means it is slower).
+ * object; ratioWebSocketToTcp / ratioWssToTcp are the ws:// / wss:// figure divided by the TCP
+ * one (for msgs/s above 1 means faster than TCP, for latencies and CPU per message above 1
+ * means slower).
  */
 import { parseArgs } from 'node:util';
-import type { Transport } from '../lib/user/types.js';
 import {
+  BENCH_TRANSPORTS,
   benchPhase,
   intList,
   isMain,
@@ -23,6 +26,7 @@ import {
   num,
   round,
   runMain,
+  type BenchTransport,
   type EmulatorMode,
   type MachineInfo,
 } from './common.js';
@@ -70,17 +74,27 @@ export interface TransportThroughput {
   ratioToRelay: number | null;
 }
 
+interface ThroughputRatios {
+  msgsPerSec: number | null;
+  msgsPerCpuSecond: number | null;
+  clientCpuUsPerAckedMsg: number | null;
+}
+
 export interface ThroughputCase {
   round: number;
   mode: EmulatorMode;
   pairs: number;
   window: number;
   payloadBytes: number;
-  /** Which transport ran first. */
-  order: Transport[];
+  /** The order the transports ran in. */
+  order: BenchTransport[];
   tcp: TransportThroughput;
   websocket: TransportThroughput;
-  ratioWebSocketToTcp: { msgsPerSec: number | null; msgsPerCpuSecond: number | null; clientCpuUsPerAckedMsg: number | null };
+  wss: TransportThroughput;
+  /** websocket (ws://) / tcp. */
+  ratioWebSocketToTcp: ThroughputRatios;
+  /** wss / tcp. */
+  ratioWssToTcp: ThroughputRatios;
   /** The raw TCP relay, same pairs, window and (TCP) frame sizes, run just before. */
   relay: RelayThroughputRun | null;
 }
@@ -118,10 +132,14 @@ export interface LatencyCase {
   mode: EmulatorMode;
   payloadBytes: number;
   samples: number;
-  order: Transport[];
+  order: BenchTransport[];
   tcp: TransportLatency;
   websocket: TransportLatency;
+  wss: TransportLatency;
+  /** websocket (ws://) / tcp. */
   ratioWebSocketToTcp: { light: LatencyRatios; saturation: LatencyRatios };
+  /** wss / tcp. */
+  ratioWssToTcp: { light: LatencyRatios; saturation: LatencyRatios };
   /** The raw TCP relay one message at a time, `samples` messages, run just before. */
   relay: { frameBytes: FrameSizes; messages: number; msgsPerSec: number; ackMs: { p50: number; p99: number }; deliveryMs: { p50: number; p99: number }; loadAvg1m: number } | null;
 }
@@ -141,8 +159,6 @@ export interface TransportsResult {
   throughput: ThroughputCase[];
   latency: LatencyCase[];
 }
-
-const TRANSPORTS: Transport[] = ['tcp', 'websocket'];
 
 /** a / b, null when b is 0 (a figure that could not be measured). */
 function ratio(a: number, b: number, digits = 3): number | null {
@@ -182,30 +198,43 @@ function phaseFigures(p: LatencyPhase): PhaseFigures {
   };
 }
 
-function latencyRatios(ws: PhaseFigures, tcp: PhaseFigures): LatencyRatios {
+function throughputRatios(other: TransportThroughput, tcp: TransportThroughput): ThroughputRatios {
   return {
-    msgsPerSec: ratio(ws.msgsPerSec, tcp.msgsPerSec),
-    ackP50: ratio(ws.ackMs.p50, tcp.ackMs.p50),
-    ackP99: ratio(ws.ackMs.p99, tcp.ackMs.p99),
-    deliveryP50: ratio(ws.deliveryMs.p50, tcp.deliveryMs.p50),
-    deliveryP99: ratio(ws.deliveryMs.p99, tcp.deliveryMs.p99),
-    clientCpuUsPerMsg: ratio(ws.clientCpuUsPerMsg, tcp.clientCpuUsPerMsg),
+    msgsPerSec: ratio(other.msgsPerSec, tcp.msgsPerSec),
+    msgsPerCpuSecond: ratio(other.msgsPerCpuSecond, tcp.msgsPerCpuSecond),
+    clientCpuUsPerAckedMsg: ratio(other.clientCpuUsPerAckedMsg, tcp.clientCpuUsPerAckedMsg),
   };
 }
 
-async function throughputCase(opts: Required<TransportsOptions>, roundNo: number, mode: EmulatorMode, pairs: number, payloadBytes: number, order: Transport[]): Promise<ThroughputCase> {
+function latencyRatios(other: PhaseFigures, tcp: PhaseFigures): LatencyRatios {
+  return {
+    msgsPerSec: ratio(other.msgsPerSec, tcp.msgsPerSec),
+    ackP50: ratio(other.ackMs.p50, tcp.ackMs.p50),
+    ackP99: ratio(other.ackMs.p99, tcp.ackMs.p99),
+    deliveryP50: ratio(other.deliveryMs.p50, tcp.deliveryMs.p50),
+    deliveryP99: ratio(other.deliveryMs.p99, tcp.deliveryMs.p99),
+    clientCpuUsPerMsg: ratio(other.clientCpuUsPerMsg, tcp.clientCpuUsPerMsg),
+  };
+}
+
+const latencyRatiosOf = (other: TransportLatency, tcp: TransportLatency): { light: LatencyRatios; saturation: LatencyRatios } => ({
+  light: latencyRatios(other.light, tcp.light),
+  saturation: latencyRatios(other.saturation, tcp.saturation),
+});
+
+async function throughputCase(opts: Required<TransportsOptions>, roundNo: number, mode: EmulatorMode, pairs: number, payloadBytes: number, order: BenchTransport[]): Promise<ThroughputCase> {
   const { seconds, warmupSeconds, window } = opts;
   let relay: RelayThroughputRun | null = null;
   if (opts.relay) {
     benchPhase(`relay baseline: ${mode}, ${pairs} pair(s), ${payloadBytes} B`);
     relay = await runRelayThroughput({ mode, pairs, window, payloadBytes, seconds, warmupSeconds });
   }
-  const figures = {} as Record<Transport, TransportThroughput>;
+  const figures = {} as Record<BenchTransport, TransportThroughput>;
   for (const transport of order) {
     const result = await runP2PThroughputBench({ seconds, warmupSeconds, window, payloadBytes, pairs: [pairs], modes: [mode], relay: false, transport });
     figures[transport] = throughputFigures(result.runs[0]!, relay);
   }
-  const { tcp, websocket } = figures;
+  const { tcp, websocket, wss } = figures;
   return {
     round: roundNo,
     mode,
@@ -215,16 +244,14 @@ async function throughputCase(opts: Required<TransportsOptions>, roundNo: number
     order,
     tcp,
     websocket,
-    ratioWebSocketToTcp: {
-      msgsPerSec: ratio(websocket.msgsPerSec, tcp.msgsPerSec),
-      msgsPerCpuSecond: ratio(websocket.msgsPerCpuSecond, tcp.msgsPerCpuSecond),
-      clientCpuUsPerAckedMsg: ratio(websocket.clientCpuUsPerAckedMsg, tcp.clientCpuUsPerAckedMsg),
-    },
+    wss,
+    ratioWebSocketToTcp: throughputRatios(websocket, tcp),
+    ratioWssToTcp: throughputRatios(wss, tcp),
     relay,
   };
 }
 
-async function latencyCase(opts: Required<TransportsOptions>, roundNo: number, mode: EmulatorMode, payloadBytes: number, order: Transport[]): Promise<LatencyCase> {
+async function latencyCase(opts: Required<TransportsOptions>, roundNo: number, mode: EmulatorMode, payloadBytes: number, order: BenchTransport[]): Promise<LatencyCase> {
   let relay: LatencyCase['relay'] = null;
   if (opts.relay) {
     benchPhase(`relay baseline: ${mode}, ${opts.samples} samples, ${payloadBytes} B`);
@@ -238,7 +265,7 @@ async function latencyCase(opts: Required<TransportsOptions>, roundNo: number, m
       loadAvg1m: r.loadAvg1m,
     };
   }
-  const figures = {} as Record<Transport, TransportLatency>;
+  const figures = {} as Record<BenchTransport, TransportLatency>;
   for (const transport of order) {
     const result = await runLatencyBench({ samples: opts.samples, seconds: opts.seconds, window: opts.window, payloadBytes, modes: [mode], relay: false, transport });
     const run: LatencyRun = result.runs[0]!;
@@ -249,7 +276,7 @@ async function latencyCase(opts: Required<TransportsOptions>, roundNo: number, m
       ratioToRelay: relay ? { ackP50: ratio(light.ackMs.p50, relay.ackMs.p50, 2), deliveryP50: ratio(light.deliveryMs.p50, relay.deliveryMs.p50, 2) } : null,
     };
   }
-  const { tcp, websocket } = figures;
+  const { tcp, websocket, wss } = figures;
   return {
     round: roundNo,
     mode,
@@ -258,7 +285,9 @@ async function latencyCase(opts: Required<TransportsOptions>, roundNo: number, m
     order,
     tcp,
     websocket,
-    ratioWebSocketToTcp: { light: latencyRatios(websocket.light, tcp.light), saturation: latencyRatios(websocket.saturation, tcp.saturation) },
+    wss,
+    ratioWebSocketToTcp: latencyRatiosOf(websocket, tcp),
+    ratioWssToTcp: latencyRatiosOf(wss, tcp),
     relay,
   };
 }
@@ -279,9 +308,13 @@ export async function runTransportsBench(options: TransportsOptions = {}): Promi
   const loadAvgBefore = loadAverages();
   const throughput: ThroughputCase[] = [];
   const latency: LatencyCase[] = [];
-  // every other case starts with WebSocket, so that load drifting during a case hits both transports alike
+  // the order rotates case by case (each transport first, middle and last in turn), so that load
+  // drifting during a case hits all transports alike
   let caseIndex = 0;
-  const nextOrder = (): Transport[] => (caseIndex++ % 2 === 0 ? TRANSPORTS : [...TRANSPORTS].reverse());
+  const nextOrder = (): BenchTransport[] => {
+    const k = caseIndex++ % BENCH_TRANSPORTS.length;
+    return [...BENCH_TRANSPORTS.slice(k), ...BENCH_TRANSPORTS.slice(0, k)];
+  };
   for (let r = 1; r <= opts.rounds; r++) {
     for (const mode of opts.modes) {
       for (const payloadBytes of opts.payloads) {

@@ -234,12 +234,13 @@ it('the benchmarks, small: each prints its JSON on stdout', async () => {
     expect(typeof json(outcome)).toBe('object');
     expect(outcome.stderr).toMatch(/^bench \S+: done in /m);
   }
-  // through the npm script, and with the emulator as a child: its CLI must hand out the ws:// URL
+  // through the npm script, and with the emulator as a child: its CLI must hand out the ws:// URL,
+  // and the wss:// one with --ws-tls-cert/--ws-tls-key
   const transports = await run('npm', ['run', 'bench:transports', '--silent', '--', '--seconds', '0.3', '--warmup', '0.1', '--pairs', '1', '--payloads', '100', '--samples', '30', '--emulator-process']);
   expectOk(transports);
   const compared = json(transports) as { benchmark: string; throughput: Array<Record<string, { lost: number; errors: number }>>; latency: Array<Record<string, { light: { errors: number } }>> };
   expect(compared.benchmark).toBe('transports');
-  for (const transport of ['tcp', 'websocket']) {
+  for (const transport of ['tcp', 'websocket', 'wss']) {
     expect(compared.throughput[0]![transport]).toMatchObject({ lost: 0, errors: 0 });
     expect(compared.latency[0]![transport]!.light.errors).toBe(0);
   }
