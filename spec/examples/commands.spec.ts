@@ -258,7 +258,7 @@ it('the benchmarks, small: each prints its JSON on stdout', async () => {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}, 240_000); // about 70 s on a 2-core machine at load 4 (the transports run alone 20 s); headroom for a busier one
+}, 240_000); // about 70 s on a 2-core machine at load 4 (the transports run alone 25 s, with wss); headroom for a busier one
 
 it('the API docs render the guides as pages', async () => {
   const out = await mkdtemp(join(tmpdir(), 'mimc-typedoc-'));
