@@ -202,7 +202,7 @@ export interface BenchEmulator {
   close(): Promise<void>;
 }
 
-/** Starts the emulator in this process or as a child running lib/emulator/cli.ts (see EmulatorSetup); its users then connect with `makeUser`.. */
+/** Starts the emulator in this process or as a child running lib/emulator/cli.ts (see EmulatorSetup); its users then connect with `makeUser`. */
 export async function openEmulator(mode: EmulatorMode, setup: EmulatorSetup = {}): Promise<BenchEmulator> {
   const ca = setup.transport === 'wss' ? readFileSync(TEST_TLS.certFile) : undefined;
   return mode === 'in-process' ? openInProcess(setup.options ?? {}, ca) : openChild(ca);
