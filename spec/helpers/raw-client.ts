@@ -45,6 +45,7 @@ import {
   type P2PMessage,
   type P2TMessage,
   type PacketAck,
+  type DecodedBody,
   type PacketList,
 } from '../../lib/protocol/index.js';
 
@@ -120,6 +121,85 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
+/** A decoded frame body as the raw clients keep it: BIND/KICK results and SECMSG packets parsed. */
+export function parseFrame(decoded: DecodedBody | null, securityKey: string | null): ReceivedFrame {
+  if (!decoded) return { empty: true, header: null, payload: new Uint8Array(0) };
+  const frame: ReceivedFrame = { empty: false, header: decoded.header, payload: decoded.payload };
+  const cmd = decoded.header.cmd;
+  if (cmd === Cmd.BIND || cmd === Cmd.KICK) frame.bind = decodeBindResult(decoded.payload);
+  if (cmd === Cmd.SECMSG && securityKey) {
+    // server payloads are under the payload key on both transports
+    const packet = decodeSecMsgPayload(decoded.header, decoded.payload, securityKey);
+    frame.packet = packet;
+    if (packet.type === PacketType.PACKET_ACK) frame.ack = decodePacketAck(packet.payload ?? new Uint8Array(0));
+    if (packet.type === PacketType.COMPOUND) frame.list = decodePacketList(packet.payload ?? new Uint8Array(0));
+  }
+  return frame;
+}
+
+/**
+ * Received frames and the tests waiting for them: a frame goes to the first waiter it matches,
+ * or into `frames`; `next()` looks in `frames` first. Shared by the TCP and WebSocket raw clients.
+ */
+export class FrameInbox {
+  readonly frames: ReceivedFrame[] = [];
+  private readonly waiters = new Set<Waiter>();
+  private closedBecause: string | null = null;
+
+  deliver(frame: ReceivedFrame): void {
+    for (const w of this.waiters) {
+      if (w.match(frame)) {
+        this.waiters.delete(w);
+        clearTimeout(w.timer);
+        w.resolve(frame);
+        return;
+      }
+    }
+    this.frames.push(frame);
+  }
+
+  /** The first frame matching `match`; rejects on timeout or once the connection closed. */
+  next(match: FramePredicate, what: string, timeoutMs: number): Promise<ReceivedFrame> {
+    const index = this.frames.findIndex(match);
+    if (index >= 0) return Promise.resolve(this.frames.splice(index, 1)[0]!);
+    if (this.closedBecause !== null) return Promise.reject(new Error(`connection closed${this.closedBecause} before ${what}`));
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        match,
+        what,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters.delete(waiter);
+          const seen = this.frames.map((f) => (f.empty ? 'pong' : `${f.header?.cmd}${f.packet ? `/${f.packet.type}` : ''}`)).join(',');
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; inbox: [${seen}]`));
+        }, timeoutMs),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Removes and returns every frame matching `match`. */
+  take(match: FramePredicate): ReceivedFrame[] {
+    const taken: ReceivedFrame[] = [];
+    for (let i = 0; i < this.frames.length; ) {
+      if (match(this.frames[i]!)) taken.push(...this.frames.splice(i, 1));
+      else i++;
+    }
+    return taken;
+  }
+
+  /** The connection closed (`because`, e.g. " (ERR_BAD_CHECKSUM)"): every waiter and later `next()` rejects. */
+  close(because: string): void {
+    this.closedBecause = because;
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(new Error(`connection closed${because} while waiting for ${w.what}`));
+    }
+    this.waiters.clear();
+  }
+}
+
 /** BIND fields a test may set; the signature is computed over them unless `sig` is given. */
 export interface BindFrameOptions {
   sig?: string;
@@ -142,7 +222,7 @@ export interface RawClientOptions {
 }
 
 export class RawClient {
-  readonly inbox: ReceivedFrame[] = [];
+  private readonly mail = new FrameInbox();
   /** Set when the client rejected an inbound frame (bad checksum, oversized...); the socket is then destroyed. */
   decodeError: MIMCError | null = null;
   /** Resolves when the socket has closed. */
@@ -156,7 +236,6 @@ export class RawClient {
   /** Security key used to decrypt inbound SECMSG; set when BIND is sent (frames may follow the reply at once). */
   securityKey: string | null = null;
   private readonly decoder: FrameDecoder;
-  private readonly waiters = new Set<Waiter>();
   private counter = 0;
   private readonly timeoutMs: number;
 
@@ -169,11 +248,7 @@ export class RawClient {
     this.closed = new Promise((resolve) => {
       socket.on('close', () => {
         this.isClosed = true;
-        for (const w of this.waiters) {
-          clearTimeout(w.timer);
-          w.reject(new Error(`connection closed while waiting for ${w.what}${this.decodeError ? ` (${this.decodeError.code})` : ''}`));
-        }
-        this.waiters.clear();
+        this.mail.close(this.decodeError ? ` (${this.decodeError.code})` : '');
         resolve();
       });
     });
@@ -218,51 +293,21 @@ export class RawClient {
   }
 
   private parse(body: Uint8Array): ReceivedFrame {
-    const decoded = decodeBody(body, this.bodyKey);
-    if (!decoded) return { empty: true, header: null, payload: new Uint8Array(0) };
-    const frame: ReceivedFrame = { empty: false, header: decoded.header, payload: decoded.payload };
-    const cmd = decoded.header.cmd;
-    if (cmd === Cmd.BIND || cmd === Cmd.KICK) frame.bind = decodeBindResult(decoded.payload);
-    if (cmd === Cmd.SECMSG && this.securityKey) {
-      const packet = decodeSecMsgPayload(decoded.header, decoded.payload, this.securityKey);
-      frame.packet = packet;
-      if (packet.type === PacketType.PACKET_ACK) frame.ack = decodePacketAck(packet.payload ?? new Uint8Array(0));
-      if (packet.type === PacketType.COMPOUND) frame.list = decodePacketList(packet.payload ?? new Uint8Array(0));
-    }
-    return frame;
+    return parseFrame(decodeBody(body, this.bodyKey), this.securityKey);
   }
 
   private deliver(frame: ReceivedFrame): void {
-    for (const w of this.waiters) {
-      if (w.match(frame)) {
-        this.waiters.delete(w);
-        clearTimeout(w.timer);
-        w.resolve(frame);
-        return;
-      }
-    }
-    this.inbox.push(frame);
+    this.mail.deliver(frame);
+  }
+
+  /** Frames received and not yet taken by `next()` or `take()`. */
+  get inbox(): ReceivedFrame[] {
+    return this.mail.frames;
   }
 
   /** The first frame matching `match`, from the inbox or the wire; rejects on timeout or close. */
   next(match: FramePredicate = () => true, what = 'a frame', timeoutMs = this.timeoutMs): Promise<ReceivedFrame> {
-    const index = this.inbox.findIndex(match);
-    if (index >= 0) return Promise.resolve(this.inbox.splice(index, 1)[0]!);
-    if (this.isClosed) return Promise.reject(new Error(`connection closed before ${what}${this.decodeError ? ` (${this.decodeError.code})` : ''}`));
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        match,
-        what,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.waiters.delete(waiter);
-          const seen = this.inbox.map((f) => (f.empty ? 'pong' : `${f.header?.cmd}${f.packet ? `/${f.packet.type}` : ''}`)).join(',');
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; inbox: [${seen}]`));
-        }, timeoutMs),
-      };
-      this.waiters.add(waiter);
-    });
+    return this.mail.next(match, what, timeoutMs);
   }
 
   async nextAck(packetId?: string, timeoutMs?: number): Promise<PacketAck> {
@@ -295,12 +340,7 @@ export class RawClient {
 
   /** Removes and returns every inbox frame matching `match`. */
   take(match: FramePredicate): ReceivedFrame[] {
-    const taken: ReceivedFrame[] = [];
-    for (let i = 0; i < this.inbox.length; ) {
-      if (match(this.inbox[i]!)) taken.push(...this.inbox.splice(i, 1));
-      else i++;
-    }
-    return taken;
+    return this.mail.take(match);
   }
 
   // -------------------------------------------------------------------------------------------

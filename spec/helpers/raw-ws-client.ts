@@ -22,11 +22,7 @@ import {
   WS_CONN_UDID,
   bindSignature,
   clientHeader,
-  decodeBindResult,
   decodeConnResp,
-  decodePacketAck,
-  decodePacketList,
-  decodeSecMsgPayload,
   decodeWsFrame,
   encodeBind,
   encodeConn,
@@ -39,18 +35,10 @@ import {
   type PacketList,
   type Rc4,
 } from '../../lib/protocol/index.js';
-import { isAck, isCompound, parseToken, type FramePredicate, type RawServer, type RawToken, type ReceivedFrame } from './raw-client.js';
-
-interface Waiter {
-  match: FramePredicate;
-  what: string;
-  resolve(frame: ReceivedFrame): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-}
+import { FrameInbox, isAck, isCompound, parseFrame, parseToken, type FramePredicate, type RawServer, type RawToken, type ReceivedFrame } from './raw-client.js';
 
 export class RawWsClient {
-  readonly inbox: ReceivedFrame[] = [];
+  private readonly mail = new FrameInbox();
   /** Set when an inbound message was not a valid frame; the connection is then terminated. */
   decodeError: MIMCError | null = null;
   readonly closed: Promise<void>;
@@ -64,7 +52,6 @@ export class RawWsClient {
   resource = '';
   token: RawToken | null = null;
   securityKey: string | null = null;
-  private readonly waiters = new Set<Waiter>();
   private counter = 0;
 
   private constructor(
@@ -75,11 +62,7 @@ export class RawWsClient {
       ws.on('close', (code: number) => {
         this.isClosed = true;
         this.closeCode = code;
-        for (const w of this.waiters) {
-          clearTimeout(w.timer);
-          w.reject(new Error(`connection closed (${code}) while waiting for ${w.what}`));
-        }
-        this.waiters.clear();
+        this.mail.close(` (${code})`);
         resolve();
       });
     });
@@ -115,50 +98,21 @@ export class RawWsClient {
   }
 
   private parse(message: Uint8Array): ReceivedFrame {
-    const decoded = decodeWsFrame(message);
-    const frame: ReceivedFrame = { empty: false, header: decoded.header, payload: decoded.payload };
-    const cmd = decoded.header.cmd;
-    if (cmd === Cmd.BIND || cmd === Cmd.KICK) frame.bind = decodeBindResult(decoded.payload);
-    if (cmd === Cmd.SECMSG && this.securityKey) {
-      // server payloads are under the payload key on WebSocket too
-      const packet = decodeSecMsgPayload(decoded.header, decoded.payload, this.securityKey);
-      frame.packet = packet;
-      if (packet.type === PacketType.PACKET_ACK) frame.ack = decodePacketAck(packet.payload ?? new Uint8Array(0));
-      if (packet.type === PacketType.COMPOUND) frame.list = decodePacketList(packet.payload ?? new Uint8Array(0));
-    }
-    return frame;
+    return parseFrame(decodeWsFrame(message), this.securityKey);
   }
 
   private deliver(frame: ReceivedFrame): void {
-    for (const w of this.waiters) {
-      if (w.match(frame)) {
-        this.waiters.delete(w);
-        clearTimeout(w.timer);
-        w.resolve(frame);
-        return;
-      }
-    }
-    this.inbox.push(frame);
+    this.mail.deliver(frame);
+  }
+
+  /** Frames received and not yet taken by `next()`. */
+  get inbox(): ReceivedFrame[] {
+    return this.mail.frames;
   }
 
   /** The first frame matching `match`, from the inbox or the wire; rejects on timeout or close. */
   next(match: FramePredicate = () => true, what = 'a frame', timeoutMs = this.timeoutMs): Promise<ReceivedFrame> {
-    const index = this.inbox.findIndex(match);
-    if (index >= 0) return Promise.resolve(this.inbox.splice(index, 1)[0]!);
-    if (this.isClosed) return Promise.reject(new Error(`connection closed (${this.closeCode}) before ${what}`));
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        match,
-        what,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.waiters.delete(waiter);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; inbox: [${this.inbox.map((f) => f.header?.cmd).join(',')}]`));
-        }, timeoutMs),
-      };
-      this.waiters.add(waiter);
-    });
+    return this.mail.next(match, what, timeoutMs);
   }
 
   async nextAck(packetId?: string, timeoutMs?: number): Promise<PacketAck> {
