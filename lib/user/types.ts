@@ -199,6 +199,7 @@ export interface ReconnectingEvent {
   error: MIMCError;
 }
 
+/** What a user's frames travel over: see `MCUserOptions.transport`. */
 export type Transport = 'tcp' | 'websocket';
 
 /** How a `transport: 'websocket'` user connects. */
