@@ -24,6 +24,15 @@ function invalid(message: string, details?: Record<string, unknown>): MIMCError 
   return new MIMCError(ErrorCode.INVALID_TOKEN, message, details ? { details } : undefined);
 }
 
+/**
+ * A flat copy of `s`. The JSON parser returns string values as slices of the response text, so
+ * keeping them for the session's lifetime would keep the whole response alive (about 1.3 KiB
+ * per user). The JSON round trip is lossless (lone surrogates are escaped and restored).
+ */
+function detached(s: string): string {
+  return JSON.parse(JSON.stringify(s)) as string;
+}
+
 function requireString(data: Record<string, unknown>, field: string): string {
   const value = data[field];
   if (typeof value !== 'string' || value.length === 0) throw invalid(`token JSON: data.${field} must be a non-empty string`);
@@ -59,12 +68,12 @@ export function parseTokenJson(text: string, expected: { appId: bigint; appAccou
   if (Buffer.from(securityKey, 'base64').length === 0) throw invalid('token JSON: miUserSecurityKey is not base64');
   return {
     appId,
-    appAccount,
-    appPackage: typeof data.appPackage === 'string' ? data.appPackage : '',
+    appAccount: expected.appAccount,
+    appPackage: typeof data.appPackage === 'string' ? detached(data.appPackage) : '',
     uuid,
-    securityKey,
-    token: requireString(data, 'token'),
-    feDomainName: requireString(data, 'feDomainName'),
+    securityKey: detached(securityKey),
+    token: detached(requireString(data, 'token')),
+    feDomainName: detached(requireString(data, 'feDomainName')),
     chid: typeof data.miChid === 'number' ? data.miChid : 9,
   };
 }
