@@ -62,22 +62,23 @@ export type MetricsGauges = Pick<MetricsSnapshot, 'online' | 'reconnecting' | 'q
 
 /** Bucketed observations in ms. */
 class Histogram {
-  private readonly counts: number[];
+  /** Allocated at the first observation: most idle users never observe (three histograms each). */
+  private counts: number[] | null = null;
   private sum = 0;
 
-  constructor(private readonly bounds: readonly number[]) {
-    this.counts = new Array<number>(bounds.length + 1).fill(0);
-  }
+  constructor(private readonly bounds: readonly number[]) {}
 
   observe(ms: number): void {
     let i = 0;
     while (i < this.bounds.length && ms > this.bounds[i]!) i++;
-    this.counts[i]! += 1;
+    const counts = (this.counts ??= new Array<number>(this.bounds.length + 1).fill(0));
+    counts[i]! += 1;
     this.sum += ms;
   }
 
   snapshot(): LatencyHistogram {
-    return { bucketsMs: this.bounds, counts: [...this.counts], sumMs: this.sum, count: this.counts.reduce((a, b) => a + b, 0) };
+    const counts = this.counts ? [...this.counts] : new Array<number>(this.bounds.length + 1).fill(0);
+    return { bucketsMs: this.bounds, counts, sumMs: this.sum, count: counts.reduce((a, b) => a + b, 0) };
   }
 }
 

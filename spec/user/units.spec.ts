@@ -4,6 +4,7 @@ import { parseJsonExact } from '../../lib/protocol/json.js';
 import { AsyncQueue } from '../../lib/user/async-queue.js';
 import { SequenceWindow } from '../../lib/user/dedup.js';
 import { IdGenerator, generateResource } from '../../lib/user/ids.js';
+import { UserMetrics } from '../../lib/user/metrics.js';
 import { PendingTable } from '../../lib/user/pending.js';
 import { parseTokenJson } from '../../lib/user/token.js';
 import { parseAddress } from '../../lib/user/resolver.js';
@@ -59,6 +60,28 @@ describe('parseTokenJson', () => {
     ['bad uuid', tokenJson({ miUserId: 'x' })],
   ])('rejects %s with ERR_INVALID_TOKEN', (_name, text) => {
     expect(() => parseTokenJson(text, expected)).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_TOKEN }));
+  });
+});
+
+describe('UserMetrics histograms', () => {
+  const gauges = { online: 0, reconnecting: 0, queueDepth: 0, pendingAcks: 0, deliveryQueueDepth: 0 };
+
+  it('report empty buckets before the first observation, then count by bucket', () => {
+    const metrics = new UserMetrics();
+    const empty = metrics.snapshot(gauges).ackLatency;
+    expect(empty.counts).toHaveLength(empty.bucketsMs.length + 1);
+    expect(empty.counts.every((c) => c === 0)).toBe(true);
+    expect(empty).toMatchObject({ count: 0, sumMs: 0 });
+    const slowest = empty.bucketsMs[empty.bucketsMs.length - 1]!;
+    metrics.observeAckLatency(0);
+    metrics.observeAckLatency(slowest + 1);
+    const after = metrics.snapshot(gauges).ackLatency;
+    expect(after.counts[0]).toBe(1);
+    expect(after.counts[after.counts.length - 1]).toBe(1);
+    expect(after).toMatchObject({ count: 2, sumMs: slowest + 1 });
+    // a snapshot is a copy: later observations do not change it
+    metrics.observeAckLatency(0);
+    expect(after.counts[0]).toBe(1);
   });
 });
 
