@@ -115,7 +115,6 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     this.iterators = new IteratorFanout(() => {
       this.counters.iteratorDropped += 1;
     }, this.log);
-    const user = this;
     this.lifecycle = new ConnectionLifecycle(
       { appId, appAccount: this.appAccount, resource: options.resource, userInfoStore: options.userInfoStore ?? new MemoryUserInfoStore(), cacheToken: options.cacheToken ?? false },
       this.settings,
@@ -144,9 +143,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     this.outgoing = new OutgoingMessages(this.settings, {
       appId,
       appAccount: this.appAccount,
-      get resource() {
-        return user.resource;
-      },
+      resource: () => this.resource,
       ids: this.ids,
       counters: this.counters,
       checkCanSend: () => this.checkCanSend(),
@@ -192,9 +189,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         ...delivery,
         appId,
         appAccount: this.appAccount,
-        get resource() {
-          return user.resource;
-        },
+        resource: () => this.resource,
         ids: this.ids,
         checkCanSend: () => this.checkCanSend(),
         boundSession: () => this.lifecycle.boundSession,

@@ -31,7 +31,8 @@ export interface OutgoingSettings {
 export interface OutgoingHost {
   readonly appId: bigint;
   readonly appAccount: string;
-  readonly resource: string;
+  /** The current resource (a method: an accessor in the host literal would put it in slow dictionary mode). */
+  resource(): string;
   readonly ids: IdGenerator;
   readonly counters: UserMetrics;
   /** Throws the MIMCError that explains why nothing can be sent now (closed, closing, not logged in). */
@@ -199,9 +200,9 @@ export class OutgoingMessages {
   }
 
   private write(entry: Outgoing, session: Session): void {
-    const { appId, appAccount, resource } = this.host;
+    const { appId, appAccount } = this.host;
     const token = session.token;
-    const from = { appId, appAccount, uuid: token.uuid, resource };
+    const from = { appId, appAccount, uuid: token.uuid, resource: this.host.resource() };
     const common = { payload: entry.payload, isStore: entry.isStore, ...(entry.bizType === undefined ? {} : { bizType: entry.bizType }) };
     const group = { appId, topicId: entry.topicId };
     const inner =
@@ -231,7 +232,7 @@ export class OutgoingMessages {
       sequence: 0n,
       timestamp: entry.sentAt,
       fromAccount: this.host.appAccount,
-      fromResource: this.host.resource,
+      fromResource: this.host.resource(),
       payload: entry.payload,
       bizType: entry.bizType ?? '',
       isStore: entry.isStore,

@@ -37,7 +37,8 @@ export interface UnlimitedSettings {
 export interface UnlimitedHost {
   readonly appId: bigint;
   readonly appAccount: string;
-  readonly resource: string;
+  /** The current resource (a method: an accessor in the host literal would put it in slow dictionary mode). */
+  resource(): string;
   readonly ids: IdGenerator;
   readonly log: Logger;
   readonly counters: UserMetrics;
@@ -234,7 +235,7 @@ export class UnlimitedGroups {
 
   private write(session: Session, type: number, payload: Uint8Array, packetId: string, expectsReply: boolean): boolean {
     const token = session.token;
-    const user = { appId: this.host.appId, appAccount: this.host.appAccount, uuid: token.uuid, resource: this.host.resource };
+    const user = { appId: this.host.appId, appAccount: this.host.appAccount, uuid: token.uuid, resource: this.host.resource() };
     return session.sendPacket(
       { packetId, package: token.appPackage, type: PacketType.UC_PACKET, payload: encodeUcPacket({ user, type, payload, packetId }) },
       expectsReply,
