@@ -1,4 +1,8 @@
-/** The single writer of a connection: a queue drained by one async loop that respects backpressure. */
+/**
+ * The single writer of a connection: a queue drained by one async loop that respects backpressure.
+ * The loop runs only while there is something to write (it starts when the first frame is queued
+ * and ends when the queue is empty), so an idle connection holds no suspended function or promise.
+ */
 
 /** The few things the loop needs from the underlying socket or WebSocket. */
 export interface WriteTarget {
@@ -18,16 +22,15 @@ interface QueuedWrite {
 }
 
 export class WriteQueue {
-  private readonly queue: QueuedWrite[] = [];
+  private queue: QueuedWrite[] = [];
   private queuedBytes = 0;
-  private wake: (() => void) | null = null;
+  /** A loop is scheduled or running; at most one at a time. */
+  private running = false;
   private stopped = false;
   /** Monotonic time (ms) of the last frame handed to the target. */
   lastWrittenAt = 0;
 
-  constructor(private readonly target: WriteTarget) {
-    void this.loop();
-  }
+  constructor(private readonly target: WriteTarget) {}
 
   /** Bytes of the frames not yet written. */
   get pendingBytes(): number {
@@ -38,7 +41,11 @@ export class WriteQueue {
     if (this.stopped) return;
     this.queue.push(stillWanted ? { frame, stillWanted } : { frame });
     this.queuedBytes += frame.length;
-    this.wake?.();
+    if (!this.running) {
+      this.running = true;
+      // a microtask later, so frames pushed in the same tick go out in one burst
+      queueMicrotask(this.start);
+    }
   }
 
   /** Drops what is queued and ends the loop. */
@@ -46,16 +53,14 @@ export class WriteQueue {
     this.stopped = true;
     this.queue.length = 0;
     this.queuedBytes = 0;
-    this.wake?.();
   }
 
+  private readonly start = (): void => {
+    void this.loop();
+  };
+
   private async loop(): Promise<void> {
-    while (!this.stopped) {
-      if (this.queue.length === 0) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        this.wake = null;
-        continue;
-      }
+    while (!this.stopped && this.queue.length > 0) {
       let needDrain = false;
       this.target.beginBurst?.();
       while (this.queue.length > 0 && !needDrain && !this.stopped) {
@@ -68,5 +73,8 @@ export class WriteQueue {
       this.target.endBurst?.();
       if (needDrain && !this.stopped) await this.target.drained();
     }
+    // a fresh empty array: the drained one keeps its grown backing store
+    this.queue = [];
+    this.running = false;
   }
 }
