@@ -7,7 +7,8 @@
  * finished: memory stays bounded by `capacity` (plus the finished sequences above the floor).
  */
 export class SequenceWindow {
-  private readonly finished = new Set<bigint>();
+  /** Created at the first add: a user that never receives anything needs no Set. */
+  private finished: Set<bigint> | null = null;
   private readonly order: bigint[] = [];
   private head = 0;
   /** Largest forgotten sequence; undefined while nothing was forgotten (any sequence, even negative, is new). */
@@ -16,28 +17,29 @@ export class SequenceWindow {
   constructor(readonly capacity: number) {}
 
   get size(): number {
-    return this.finished.size;
+    return this.finished?.size ?? 0;
   }
 
   has(sequence: bigint): boolean {
-    return (this.forgottenMax !== undefined && sequence <= this.forgottenMax) || this.finished.has(sequence);
+    return (this.forgottenMax !== undefined && sequence <= this.forgottenMax) || (this.finished?.has(sequence) ?? false);
   }
 
   /** Records a finished sequence, then forgets the oldest ones beyond `capacity` that lie below `floor`. */
   add(sequence: bigint, floor?: bigint): void {
+    const finished = (this.finished ??= new Set());
     if (!this.has(sequence)) {
-      this.finished.add(sequence);
+      finished.add(sequence);
       this.order.push(sequence);
     }
-    this.trim(floor);
+    this.trim(finished, floor);
   }
 
-  private trim(floor: bigint | undefined): void {
-    while (this.finished.size > this.capacity && this.head < this.order.length) {
+  private trim(finished: Set<bigint>, floor: bigint | undefined): void {
+    while (finished.size > this.capacity && this.head < this.order.length) {
       const oldest = this.order[this.head]!;
       if (floor !== undefined && oldest >= floor) break; // would cover a sequence still in progress
       this.head++;
-      this.finished.delete(oldest);
+      finished.delete(oldest);
       if (this.forgottenMax === undefined || oldest > this.forgottenMax) this.forgottenMax = oldest;
     }
     // compact the consumed prefix now and then

@@ -87,11 +87,12 @@ export class IncomingPipeline {
   private readonly finished: SequenceWindow;
   /** Unfinished messages, sorted by sequence. */
   private readonly queue: Entry[] = [];
-  private readonly unfinished = new Map<bigint, Entry>();
+  /** Created when the first message is queued: most users idle with nothing unfinished. */
+  private unfinished: Map<bigint, Entry> | null = null;
   private readonly lists: ListRecord[] = [];
   private listCounter = 0;
   /** Cancels waits and ignores late handler results of the current generation (logout, destroy). */
-  private generation = new AbortController();
+  private generation: AbortController | null = null;
   /** The batch being worked on, or null. */
   private active: Promise<void> | null = null;
   /** Interrupts a retry backoff when the pipeline is paused. */
@@ -152,7 +153,7 @@ export class IncomingPipeline {
     for (const item of items) {
       const sequence = item.sequence;
       if (sequence === undefined) continue;
-      if (sequences.has(sequence) || this.finished.has(sequence) || this.unfinished.has(sequence)) {
+      if (sequences.has(sequence) || this.finished.has(sequence) || this.unfinished?.has(sequence)) {
         duplicates++;
         sequences.add(sequence);
         continue;
@@ -192,7 +193,7 @@ export class IncomingPipeline {
     const active = this.active;
     if (!active) return;
     // a reset (destroy, an aborted logout) ends the wait too: no timer outlives the user
-    const generation = this.generation.signal;
+    const generation = this.generationSignal();
     let timer: NodeJS.Timeout | undefined;
     let stop: (() => void) | undefined;
     await Promise.race([
@@ -212,14 +213,19 @@ export class IncomingPipeline {
    * handler results. The dedup window stays, so nothing handled reaches the app twice.
    */
   reset(): void {
-    this.generation.abort();
-    this.generation = new AbortController();
+    // created again only when something waits on it: an idle pipeline holds no controller
+    this.generation?.abort();
+    this.generation = null;
     this.backoff?.abort();
     this.queue.length = 0;
-    this.unfinished.clear();
+    this.unfinished = null;
     this.lists.length = 0;
     this.active = null;
     this.paused = false;
+  }
+
+  private generationSignal(): AbortSignal {
+    return (this.generation ??= new AbortController()).signal;
   }
 
   /** For destroy: like reset, and nothing is accepted any more. */
@@ -242,7 +248,7 @@ export class IncomingPipeline {
   }
 
   private insert(entry: Entry): void {
-    this.unfinished.set(entry.sequence, entry);
+    (this.unfinished ??= new Map()).set(entry.sequence, entry);
     let at = this.queue.length;
     while (at > 0 && this.queue[at - 1]!.sequence > entry.sequence) at--; // lists arrive in order: usually no step
     if (at === this.queue.length) this.queue.push(entry);
@@ -260,7 +266,7 @@ export class IncomingPipeline {
 
   /** A sequence reached a final state: it becomes a duplicate from now on. */
   private finish(sequence: bigint): void {
-    this.unfinished.delete(sequence);
+    this.unfinished?.delete(sequence);
     this.finished.add(sequence, this.queue[0]?.sequence);
   }
 
@@ -276,7 +282,7 @@ export class IncomingPipeline {
 
   private pump(): void {
     if (this.active || this.paused || this.closed || this.queue.length === 0) return;
-    const signal = this.generation.signal;
+    const signal = this.generationSignal();
     this.active = (async () => {
       while (!signal.aborted && !this.paused && this.queue.length > 0) await this.runBatch(this.nextBatch(), signal);
     })().finally(() => {

@@ -102,7 +102,8 @@ export class ConnectionLifecycle {
   private tokenStale = false;
   /** Where to connect, resolved once per token (the resolver's frontends, or the WebSocket endpoint). */
   private endpoints: Endpoint[] | null = null;
-  private readonly loginWaiters = new Set<LoginWaiter>();
+  /** Only while someone awaits login(); null otherwise, so an online user holds no empty Set. */
+  private loginWaiters: Set<LoginWaiter> | null = null;
   private currentResource: string;
   private userInfoLoaded = false;
   private everOnline = false;
@@ -163,13 +164,14 @@ export class ConnectionLifecycle {
       const finish = (err?: MIMCError) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.loginWaiters.delete(waiter);
+        this.loginWaiters?.delete(waiter);
+        if (this.loginWaiters?.size === 0) this.loginWaiters = null;
         if (err) reject(err);
         else resolve();
       };
       const waiter: LoginWaiter = { resolve: () => finish(), reject: (err) => finish(err) };
       const abandonIfAlone = () => {
-        if (this.loginWaiters.size === 0 && this.current !== 'online') this.stop();
+        if (!this.loginWaiters && this.current !== 'online') this.stop();
       };
       const onAbort = () => {
         finish(new MIMCError(ErrorCode.ABORTED, 'login aborted', { cause: signal?.reason }));
@@ -182,7 +184,7 @@ export class ConnectionLifecycle {
       }, timeoutMs);
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.loginWaiters.add(waiter);
+      (this.loginWaiters ??= new Set()).add(waiter);
     });
     if (!this.life) {
       this.life = new AbortController();
@@ -201,7 +203,7 @@ export class ConnectionLifecycle {
     this.sessionEnded?.();
     this.sessionEnded = null;
     const error = reason ?? new MIMCError(ErrorCode.LOGIN_TIMEOUT, 'login abandoned');
-    for (const waiter of [...this.loginWaiters]) waiter.reject(error);
+    for (const waiter of [...(this.loginWaiters ?? [])]) waiter.reject(error);
     const session = this.session;
     if (!session) this.setState('offline');
     return session;
@@ -387,7 +389,7 @@ export class ConnectionLifecycle {
     this.attemptsSinceOnline = 0;
     this.setState('online');
     this.host.log.info('online');
-    for (const waiter of [...this.loginWaiters]) waiter.resolve();
+    for (const waiter of [...(this.loginWaiters ?? [])]) waiter.resolve();
     this.host.reportStatus({ isOnline: true });
     this.host.onOnline(session, isReconnect);
   }
@@ -400,8 +402,8 @@ export class ConnectionLifecycle {
     this.life = null;
     this.setState('offline');
     // nobody awaits login() during a reconnect: the status delegate is how the app learns it
-    if (this.loginWaiters.size === 0) this.host.reportStatus({ isOnline: false, errorType: error.code, errorReason: error.message });
-    for (const waiter of [...this.loginWaiters]) waiter.reject(error);
+    if (!this.loginWaiters) this.host.reportStatus({ isOnline: false, errorType: error.code, errorReason: error.message });
+    for (const waiter of [...(this.loginWaiters ?? [])]) waiter.reject(error);
   }
 
   private readonly handleSessionClose = (error: MIMCError | undefined, session: Session): void => {

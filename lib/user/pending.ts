@@ -11,7 +11,8 @@ interface Slot<T> {
  * one timeout, so insertion order is deadline order and a single timer serves the whole table.
  */
 export class PendingTable<T> {
-  private readonly slots = new Map<string, Slot<T>>();
+  /** Created at the first add: most users are idle most of the time, and an empty Map is not free. */
+  private slots: Map<string, Slot<T>> | null = null;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -21,36 +22,40 @@ export class PendingTable<T> {
   ) {}
 
   get size(): number {
-    return this.slots.size;
+    return this.slots?.size ?? 0;
   }
 
   has(id: string): boolean {
-    return this.slots.has(id);
+    return this.slots?.has(id) ?? false;
   }
 
   /** Adds an entry whose deadline is `timeoutMs` from now; throws ERR_PENDING_FULL when full. */
   add(id: string, value: T): void {
-    if (this.slots.size >= this.capacity) {
+    const slots = (this.slots ??= new Map());
+    if (slots.size >= this.capacity) {
       throw new MIMCError(ErrorCode.PENDING_FULL, `${this.capacity} messages are already awaiting an ack`, {
         details: { capacity: this.capacity },
       });
     }
-    this.slots.set(id, { value, deadline: performance.now() + this.timeoutMs });
+    slots.set(id, { value, deadline: performance.now() + this.timeoutMs });
     if (this.timer === null) this.arm();
   }
 
   /** Removes and returns the entry (undefined if it already timed out or never existed). */
   settle(id: string): T | undefined {
-    const slot = this.slots.get(id);
+    const slot = this.slots?.get(id);
     if (!slot) return undefined;
-    this.slots.delete(id);
-    if (this.slots.size === 0) this.disarm();
+    this.slots!.delete(id);
+    if (this.slots!.size === 0) {
+      this.disarm();
+      this.slots = null;
+    }
     return slot.value;
   }
 
   /** Entries in send order. */
   values(): IterableIterator<T> {
-    const it = this.slots.values();
+    const it = this.slots?.values() ?? [].values();
     return (function* () {
       for (const slot of it) yield slot.value;
     })();
@@ -59,14 +64,14 @@ export class PendingTable<T> {
   /** Removes every entry and returns them, in send order (for shutdown). */
   drain(): Array<[string, T]> {
     this.disarm();
-    const all = [...this.slots].map(([id, slot]) => [id, slot.value] as [string, T]);
-    this.slots.clear();
+    const all = [...(this.slots ?? [])].map(([id, slot]) => [id, slot.value] as [string, T]);
+    this.slots = null;
     return all;
   }
 
   private arm(): void {
-    const first = this.slots.values().next();
-    if (first.done) return;
+    const first = this.slots?.values().next();
+    if (!first || first.done) return;
     const delay = Math.max(0, first.value.deadline - performance.now());
     this.timer = setTimeout(this.expire, Math.ceil(delay));
   }
@@ -82,12 +87,15 @@ export class PendingTable<T> {
     this.timer = null;
     const now = performance.now();
     const expired: Array<[string, T]> = [];
-    for (const [id, slot] of this.slots) {
+    const slots = this.slots;
+    if (!slots) return;
+    for (const [id, slot] of slots) {
       if (slot.deadline > now) break;
       expired.push([id, slot.value]);
     }
-    for (const [id] of expired) this.slots.delete(id);
-    if (this.slots.size > 0) this.arm();
+    for (const [id] of expired) slots.delete(id);
+    if (slots.size > 0) this.arm();
+    else this.slots = null;
     // callbacks last, so a handler that sends again sees a consistent table
     for (const [id, value] of expired) this.onTimeout(id, value);
   };

@@ -18,15 +18,16 @@ export interface UserInfoStore {
 
 /** Keeps user info for the life of the process (the default). */
 export class MemoryUserInfoStore implements UserInfoStore {
-  private readonly entries = new Map<string, UserInfo>();
+  /** Created at the first save: the default store of each user, so an empty Map would cost every user. */
+  private entries: Map<string, UserInfo> | null = null;
 
   load(key: string): UserInfo | undefined {
-    const info = this.entries.get(key);
+    const info = this.entries?.get(key);
     return info && { ...info };
   }
 
   save(key: string, info: UserInfo): void {
-    this.entries.set(key, { ...info });
+    (this.entries ??= new Map()).set(key, { ...info });
   }
 }
 
