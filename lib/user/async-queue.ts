@@ -78,7 +78,8 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
  * such episode, so an iterator nobody reads can never hold back its producer.
  */
 export class IteratorFanout<T> {
-  private readonly queues = new Map<AsyncQueue<T>, { warned: boolean }>();
+  /** Created by the first open iterator: most users never open one. */
+  private queues: Map<AsyncQueue<T>, { warned: boolean }> | null = null;
 
   constructor(
     private readonly onDrop: () => void,
@@ -88,11 +89,12 @@ export class IteratorFanout<T> {
   add(capacity: number, ended: boolean): AsyncQueue<T> {
     const queue = new AsyncQueue<T>(capacity);
     if (ended) queue.end();
-    else this.queues.set(queue, { warned: false });
+    else (this.queues ??= new Map()).set(queue, { warned: false });
     return queue;
   }
 
   offer(item: T): void {
+    if (!this.queues) return;
     for (const [queue, state] of this.queues) {
       if (queue.isEnded) {
         this.queues.delete(queue);
@@ -109,7 +111,7 @@ export class IteratorFanout<T> {
   }
 
   endAll(): void {
-    for (const queue of this.queues.keys()) queue.end();
-    this.queues.clear();
+    for (const queue of this.queues?.keys() ?? []) queue.end();
+    this.queues = null;
   }
 }

@@ -88,7 +88,8 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   private readonly lifecycle: ConnectionLifecycle;
   private readonly outgoing: OutgoingMessages;
   private readonly incoming: IncomingPipeline;
-  private readonly unlimited: UnlimitedGroups;
+  /** The UC part, created when first needed: most users never touch an unlimited group. */
+  private unlimitedPart: UnlimitedGroups | null = null;
   private readonly iterators: IteratorFanout<IncomingMessage>;
   /** Lists that came with the BIND answer, before "online" was announced; taken right after it. */
   private readonly earlyLists: Array<{ list: PacketList; session: Session }> = [];
@@ -125,14 +126,14 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         onOnline: (session, isReconnect) => {
           if (isReconnect) this.counters.reconnects += 1;
           // JOINs first: the server takes frames in order, so a queued UC message finds its group joined
-          this.unlimited.onOnline(session);
+          this.unlimitedPart?.onOnline(session);
           this.outgoing.flush(session);
           const early = this.earlyLists.splice(0);
           for (const held of early) if (held.session === session) this.incoming.acceptList(held.list);
         },
         onPacket: this.handlePacket,
         onStateChange: (next, previous) => {
-          if (previous === 'online') this.unlimited.onOffline();
+          if (previous === 'online') this.unlimitedPart?.onOffline();
           this.safeEmit('stateChange', next, previous);
         },
         reportStatus: (change) => this.reportStatus(change),
@@ -159,7 +160,16 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         this.safeEmit('sendTimeout', timeout);
       },
     });
-    const delivery = {
+    this.incoming = new IncomingPipeline(this.settings.incoming, {
+      ...this.deliveryHost(),
+      onPullNotification: (list) => void this.notifyPull(list),
+      writeSequenceAck: (sequence) => this.writeSequenceAck(sequence),
+    });
+  }
+
+  /** What a receive pipeline needs from the user (the P2P/P2T one and each UC group's). */
+  private deliveryHost() {
+    return {
       log: this.log,
       counters: this.counters,
       invokeHandler: (batch: MessageBatch) => this.invokeHandler(batch),
@@ -173,12 +183,11 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         this.lifecycle.boundSession?.close(error);
       },
     };
-    this.incoming = new IncomingPipeline(this.settings.incoming, {
-      ...delivery,
-      onPullNotification: (list) => void this.notifyPull(list),
-      writeSequenceAck: (sequence) => this.writeSequenceAck(sequence),
-    });
-    this.unlimited = new UnlimitedGroups(
+  }
+
+  /** The UC part, created at the first use that needs it. A fresh one is what a closed one is: empty. */
+  private get unlimited(): UnlimitedGroups {
+    return (this.unlimitedPart ??= new UnlimitedGroups(
       {
         requestTimeoutMs: this.settings.sendTimeoutMs,
         pingIntervalMs: this.settings.unlimitedGroupPingIntervalMs,
@@ -186,8 +195,8 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         incoming: this.settings.incoming,
       },
       {
-        ...delivery,
-        appId,
+        ...this.deliveryHost(),
+        appId: this.appId,
         appAccount: this.appAccount,
         resource: () => this.resource,
         ids: this.ids,
@@ -198,7 +207,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
           this.safeEmit('unlimitedGroupDismissed', topicId);
         },
       },
-    );
+    ));
   }
 
   // ---- Go-style registration -----------------------------------------------------------------
@@ -251,7 +260,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
       reconnecting: this.state === 'reconnecting' ? 1 : 0,
       queueDepth: queued,
       pendingAcks: this.outgoing.size - queued,
-      deliveryQueueDepth: this.incoming.queuedMessages + this.unlimited.queuedMessages,
+      deliveryQueueDepth: this.incoming.queuedMessages + (this.unlimitedPart?.queuedMessages ?? 0),
     });
   }
 
@@ -268,7 +277,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
       queuedSends: m.queueDepth,
       reconnectAttempts: this.lifecycle.reconnectAttempts,
       lastError: this.lifecycle.lastError,
-      deliveryBackpressured: this.incoming.backpressured || this.unlimited.backpressured,
+      deliveryBackpressured: this.incoming.backpressured || (this.unlimitedPart?.backpressured ?? false),
     };
   }
 
@@ -300,10 +309,10 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   private async unbindAndGoOffline(): Promise<void> {
     const wasOnline = this.isOnline;
     const session = this.lifecycle.stop(new MIMCError(ErrorCode.CLOSED, 'logged out'));
-    await Promise.all([this.incoming.quiesce(this.settings.loginTimeoutMs), this.unlimited.quiesce(this.settings.loginTimeoutMs)]);
+    await Promise.all([this.incoming.quiesce(this.settings.loginTimeoutMs), this.unlimitedPart?.quiesce(this.settings.loginTimeoutMs)]);
     if (session) await session.unbind(this.settings.loginTimeoutMs);
     this.incoming.reset();
-    this.unlimited.close(new MIMCError(ErrorCode.CLOSED, 'logged out'));
+    this.unlimitedPart?.close(new MIMCError(ErrorCode.CLOSED, 'logged out'));
     this.outgoing.abandon(new MIMCError(ErrorCode.CLOSED, 'logged out before the server acknowledged the message'));
     if (this.destroyed) return; // destroy() ran while we were unbinding
     this.lifecycle.detach('offline');
@@ -317,7 +326,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     const session = this.lifecycle.stop(closedError());
     session?.close();
     this.incoming.close();
-    this.unlimited.close(closedError());
+    this.unlimitedPart?.close(closedError());
     this.earlyLists.length = 0;
     this.outgoing.abandon(closedError());
     this.lifecycle.detach('closed');
@@ -459,7 +468,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
 
   /** The unlimited groups this user is in (joined, or being joined again after a reconnect). */
   unlimitedGroups(): bigint[] {
-    return this.unlimited.joined;
+    return this.unlimitedPart?.joined ?? [];
   }
 
   /** How many users are joined to the group right now. */
