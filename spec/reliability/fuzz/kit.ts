@@ -841,7 +841,7 @@ export async function runEmulatorFuzz(options: EmulatorFuzzOptions): Promise<Emu
       } else if (phase === 'prebind') {
         const client: RawPeer = ws ? await RawWsClient.connect(url) : await RawClient.connect(port);
         try {
-          await client.conn({ uuid: 1n, resource: 'prebind', timeoutMs: 2000 });
+          await client.conn({ uuid: 1n, resource: 'prebind', timeoutMs: 10_000 }); // a valid CONN: only a hang fails, not a busy machine
           const token = JSON.parse(await emulator.fetchToken('prebound')) as { data: { token: string; miUserSecurityKey: string; miUserId: string } };
           client.securityKey = token.data.miUserSecurityKey;
           if (client instanceof RawWsClient) {
