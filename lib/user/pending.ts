@@ -11,7 +11,7 @@ interface Slot<T> {
  * one timeout, so insertion order is deadline order and a single timer serves the whole table.
  */
 export class PendingTable<T> {
-  /** Created at the first add: most users are idle most of the time, and an empty Map is not free. */
+  /** Created at the first add: many users never send, and an empty Map is not free. */
   private slots: Map<string, Slot<T>> | null = null;
   private timer: NodeJS.Timeout | null = null;
 
@@ -43,13 +43,12 @@ export class PendingTable<T> {
 
   /** Removes and returns the entry (undefined if it already timed out or never existed). */
   settle(id: string): T | undefined {
-    const slot = this.slots?.get(id);
-    if (!slot) return undefined;
-    this.slots!.delete(id);
-    if (this.slots!.size === 0) {
-      this.disarm();
-      this.slots = null;
-    }
+    const slots = this.slots;
+    const slot = slots?.get(id);
+    if (!slots || !slot) return undefined;
+    // the Map stays once created: a sender that awaits each ack empties the table after every message
+    slots.delete(id);
+    if (slots.size === 0) this.disarm();
     return slot.value;
   }
 
@@ -95,7 +94,6 @@ export class PendingTable<T> {
     }
     for (const [id] of expired) slots.delete(id);
     if (slots.size > 0) this.arm();
-    else this.slots = null;
     // callbacks last, so a handler that sends again sees a consistent table
     for (const [id, value] of expired) this.onTimeout(id, value);
   };
