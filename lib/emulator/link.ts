@@ -9,7 +9,7 @@ import { MIMCError, ErrorCode } from '../errors.js';
 import type { TransportKind } from '../protocol/client-codec.js';
 import { CHECKSUM_LENGTH } from '../protocol/constants.js';
 import { FrameDecoder } from '../protocol/frame.js';
-import { WS_HEAD_LENGTH } from '../protocol/ws-frame.js';
+import { WS_HEAD_LENGTH, wsCloseCodeFor } from '../protocol/ws-frame.js';
 
 export interface LinkHooks {
   /** Units received in one read, in order, and — if the input turned bad — the error after them. */
@@ -216,5 +216,5 @@ function closeCodeFor(violation: unknown): number {
   if (!MIMCError.is(violation)) return 1011;
   const explicit = (violation.details as { closeCode?: unknown } | undefined)?.closeCode;
   if (typeof explicit === 'number') return explicit;
-  return violation.code === ErrorCode.FRAME_TOO_LARGE ? 1009 : 1002;
+  return wsCloseCodeFor(violation.code) ?? 1002;
 }

@@ -24,6 +24,25 @@ export const WS_CONN_SDK = 31;
 export const WS_PING_INTERVAL_MS = 30_000;
 export const WS_ENDPOINT = 'wss://wsapp.chat.xiaomi.net';
 
+/**
+ * The RFC 6455 close code (§7.4.1) for refusing a peer's input that failed with `code`: 1009 for
+ * a frame over the limit, 1002 for a corrupt or malformed one; undefined when `code` is not about
+ * the peer's frames. (A text message is refused with 1003 where it is detected.)
+ */
+export function wsCloseCodeFor(code: string): number | undefined {
+  switch (code) {
+    case ErrorCode.FRAME_TOO_LARGE:
+      return 1009;
+    case ErrorCode.BAD_MAGIC:
+    case ErrorCode.BAD_VERSION:
+    case ErrorCode.BAD_CHECKSUM:
+    case ErrorCode.MALFORMED_FRAME:
+      return 1002;
+    default:
+      return undefined;
+  }
+}
+
 export interface WsFrame {
   header: ClientHeader;
   /** A view into the message it was decoded from. */

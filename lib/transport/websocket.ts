@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { CHECKSUM_LENGTH } from '../protocol/constants.js';
-import { WS_HEAD_LENGTH } from '../protocol/ws-frame.js';
+import { WS_HEAD_LENGTH, wsCloseCodeFor } from '../protocol/ws-frame.js';
 import type { FrameSink, FrameTransport, OpenOptions, WebSocketEndpoint } from './types.js';
 import { WriteQueue } from './write-queue.js';
 
@@ -23,18 +23,8 @@ export function describeUrl(url: string): string {
 /** The WebSocket close code that tells the peer why we close (RFC 6455 §7.4.1). */
 function closeCodeFor(error: MIMCError | undefined): number | null {
   if (!error) return 1000;
-  switch (error.code) {
-    case ErrorCode.FRAME_TOO_LARGE:
-      return 1009;
-    case ErrorCode.BAD_MAGIC:
-    case ErrorCode.BAD_VERSION:
-    case ErrorCode.BAD_CHECKSUM:
-    case ErrorCode.MALFORMED_FRAME:
-      return 1002;
-    default:
-      // a peer that stopped answering (or a kick) gets no closing handshake to wait for
-      return null;
-  }
+  // a peer that stopped answering (or a kick) gets no closing handshake to wait for
+  return wsCloseCodeFor(error.code) ?? null;
 }
 
 /**
