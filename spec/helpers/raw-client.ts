@@ -221,8 +221,32 @@ export interface RawClientOptions {
   allowHalfOpen?: boolean;
 }
 
-export class RawClient {
-  private readonly mail = new FrameInbox();
+/** What both raw clients share: the inbox of received frames and the ways to wait on it. */
+export abstract class InboxPeer {
+  protected readonly mail = new FrameInbox();
+
+  constructor(protected readonly timeoutMs: number) {}
+
+  /** Frames received and not yet taken by `next()` or `take()`. */
+  get inbox(): ReceivedFrame[] {
+    return this.mail.frames;
+  }
+
+  /** The first frame matching `match`, from the inbox or the wire; rejects on timeout or close. */
+  next(match: FramePredicate = () => true, what = 'a frame', timeoutMs = this.timeoutMs): Promise<ReceivedFrame> {
+    return this.mail.next(match, what, timeoutMs);
+  }
+
+  async nextAck(packetId?: string, timeoutMs?: number): Promise<PacketAck> {
+    return (await this.next(isAck(packetId), `PACKET_ACK ${packetId ?? ''}`, timeoutMs)).ack!;
+  }
+
+  async nextCompound(timeoutMs?: number): Promise<PacketList> {
+    return (await this.next(isCompound, 'COMPOUND', timeoutMs)).list!;
+  }
+}
+
+export class RawClient extends InboxPeer {
   /** Set when the client rejected an inbound frame (bad checksum, oversized...); the socket is then destroyed. */
   decodeError: MIMCError | null = null;
   /** Resolves when the socket has closed. */
@@ -237,14 +261,13 @@ export class RawClient {
   securityKey: string | null = null;
   private readonly decoder: FrameDecoder;
   private counter = 0;
-  private readonly timeoutMs: number;
 
   private constructor(
     readonly socket: Socket,
     options: RawClientOptions,
   ) {
+    super(options.timeoutMs ?? 5000);
     this.decoder = new FrameDecoder({ maxBodyLength: options.maxFrameBody ?? 1024 * 1024 });
-    this.timeoutMs = options.timeoutMs ?? 5000;
     this.closed = new Promise((resolve) => {
       socket.on('close', () => {
         this.isClosed = true;
@@ -288,34 +311,12 @@ export class RawClient {
         this.socket.destroy();
         return;
       }
-      this.deliver(frame);
+      this.mail.deliver(frame);
     }
   }
 
   private parse(body: Uint8Array): ReceivedFrame {
     return parseFrame(decodeBody(body, this.bodyKey), this.securityKey);
-  }
-
-  private deliver(frame: ReceivedFrame): void {
-    this.mail.deliver(frame);
-  }
-
-  /** Frames received and not yet taken by `next()` or `take()`. */
-  get inbox(): ReceivedFrame[] {
-    return this.mail.frames;
-  }
-
-  /** The first frame matching `match`, from the inbox or the wire; rejects on timeout or close. */
-  next(match: FramePredicate = () => true, what = 'a frame', timeoutMs = this.timeoutMs): Promise<ReceivedFrame> {
-    return this.mail.next(match, what, timeoutMs);
-  }
-
-  async nextAck(packetId?: string, timeoutMs?: number): Promise<PacketAck> {
-    return (await this.next(isAck(packetId), `PACKET_ACK ${packetId ?? ''}`, timeoutMs)).ack!;
-  }
-
-  async nextCompound(timeoutMs?: number): Promise<PacketList> {
-    return (await this.next(isCompound, 'COMPOUND', timeoutMs)).list!;
   }
 
   async nextKick(timeoutMs?: number): Promise<BindResult> {

@@ -31,14 +31,12 @@ import {
   encodeSequenceAck,
   encodeWsFrame,
   type MimcPacket,
-  type PacketAck,
   type PacketList,
   type Rc4,
 } from '../../lib/protocol/index.js';
-import { FrameInbox, isAck, isCompound, parseFrame, parseToken, type FramePredicate, type RawServer, type RawToken, type ReceivedFrame } from './raw-client.js';
+import { InboxPeer, parseFrame, parseToken, type RawServer, type RawToken, type ReceivedFrame } from './raw-client.js';
 
-export class RawWsClient {
-  private readonly mail = new FrameInbox();
+export class RawWsClient extends InboxPeer {
   /** Set when an inbound message was not a valid frame; the connection is then terminated. */
   decodeError: MIMCError | null = null;
   readonly closed: Promise<void>;
@@ -56,8 +54,9 @@ export class RawWsClient {
 
   private constructor(
     readonly ws: WebSocket,
-    private readonly timeoutMs: number,
+    timeoutMs: number,
   ) {
+    super(timeoutMs);
     this.closed = new Promise((resolve) => {
       ws.on('close', (code: number) => {
         this.isClosed = true;
@@ -82,7 +81,7 @@ export class RawWsClient {
         ws.terminate();
         return;
       }
-      this.deliver(frame);
+      this.mail.deliver(frame);
     });
   }
 
@@ -99,28 +98,6 @@ export class RawWsClient {
 
   private parse(message: Uint8Array): ReceivedFrame {
     return parseFrame(decodeWsFrame(message), this.securityKey);
-  }
-
-  private deliver(frame: ReceivedFrame): void {
-    this.mail.deliver(frame);
-  }
-
-  /** Frames received and not yet taken by `next()`. */
-  get inbox(): ReceivedFrame[] {
-    return this.mail.frames;
-  }
-
-  /** The first frame matching `match`, from the inbox or the wire; rejects on timeout or close. */
-  next(match: FramePredicate = () => true, what = 'a frame', timeoutMs = this.timeoutMs): Promise<ReceivedFrame> {
-    return this.mail.next(match, what, timeoutMs);
-  }
-
-  async nextAck(packetId?: string, timeoutMs?: number): Promise<PacketAck> {
-    return (await this.next(isAck(packetId), `PACKET_ACK ${packetId ?? ''}`, timeoutMs)).ack!;
-  }
-
-  async nextCompound(timeoutMs?: number): Promise<PacketList> {
-    return (await this.next(isCompound, 'COMPOUND', timeoutMs)).list!;
   }
 
   nextId(): string {
