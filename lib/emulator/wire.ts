@@ -25,7 +25,7 @@ import { Rc4, rc4 } from '../protocol/rc4.js';
 import { WS_HEAD_LENGTH, WS_VERSION, decodeWsFrame, encodeWsFrame } from '../protocol/ws-frame.js';
 
 /** Announced body length of the oversized-frame fault: 16 MiB + 1. */
-export const OVERSIZED_BODY = 16 * 1024 * 1024 + 1;
+const OVERSIZED_BODY = 16 * 1024 * 1024 + 1;
 
 export interface ServerWire {
   readonly kind: TransportKind;

@@ -11,7 +11,7 @@ const HIGH_WATER_BYTES = 256 * 1024;
 const CLOSE_GRACE_MS = 1000;
 
 /** The URL for messages and logs: scheme, host and path; never credentials or a query (which may carry a token). */
-export function describeUrl(url: string): string {
+function describeUrl(url: string): string {
   try {
     const { protocol, host, pathname } = new URL(url);
     return `${protocol}//${host}${pathname}`;
