@@ -160,7 +160,7 @@ export class IncomingPipeline {
       }
       sequences.add(sequence);
       const decoded = item.decode();
-      if (decoded) fresh.push({ ...decoded, sequence, list: id, state: 'received', attempts: 0, receivedAt: performance.now() });
+      if (decoded) fresh.push({ kind: decoded.kind, message: decoded.message, sequence, list: id, state: 'received', attempts: 0, receivedAt: performance.now() });
       else this.finish(sequence); // unparsable: logged, and it cannot block the acks
     }
     this.host.counters.duplicatesDropped += duplicates;

@@ -150,13 +150,13 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
       checkCanSend: () => this.checkCanSend(),
       boundSession: () => this.lifecycle.boundSession,
       onServerAck: (ack) => {
-        void this.callDelegate('handleServerAck', () => this.messageDelegate?.handleServerAck?.(ack));
+        this.callDelegate('handleServerAck', () => this.messageDelegate?.handleServerAck?.(ack));
         this.safeEmit('serverAck', ack);
       },
       onSendTimeout: (timeout) => {
-        if (timeout.kind === 'p2p') void this.callDelegate('handleSendMessageTimeout', () => this.messageDelegate?.handleSendMessageTimeout?.(timeout.message));
-        else if (timeout.kind === 'p2t') void this.callDelegate('handleSendGroupMessageTimeout', () => this.messageDelegate?.handleSendGroupMessageTimeout?.(timeout.message));
-        else void this.callDelegate('handleSendUnlimitedGroupMessageTimeout', () => this.messageDelegate?.handleSendUnlimitedGroupMessageTimeout?.(timeout.message));
+        if (timeout.kind === 'p2p') this.callDelegate('handleSendMessageTimeout', () => this.messageDelegate?.handleSendMessageTimeout?.(timeout.message));
+        else if (timeout.kind === 'p2t') this.callDelegate('handleSendGroupMessageTimeout', () => this.messageDelegate?.handleSendGroupMessageTimeout?.(timeout.message));
+        else this.callDelegate('handleSendUnlimitedGroupMessageTimeout', () => this.messageDelegate?.handleSendUnlimitedGroupMessageTimeout?.(timeout.message));
         this.safeEmit('sendTimeout', timeout);
       },
     });
@@ -175,7 +175,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
       invokeHandler: (batch: MessageBatch) => this.invokeHandler(batch),
       onHandled: (batch: MessageBatch) => this.announceHandled(batch),
       onDeadLetter: (letter: DeadLetter) => {
-        void this.callDelegate('handleDeadLetter', () => this.messageDelegate?.handleDeadLetter?.(letter));
+        this.callDelegate('handleDeadLetter', () => this.messageDelegate?.handleDeadLetter?.(letter));
         this.safeEmit('deadLetter', letter);
       },
       dropConnection: (error: MIMCError) => {
@@ -203,7 +203,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         checkCanSend: () => this.checkCanSend(),
         boundSession: () => this.lifecycle.boundSession,
         onDismissed: (topicId) => {
-          void this.callDelegate('handleUnlimitedGroupDismissed', () => this.messageDelegate?.handleUnlimitedGroupDismissed?.(topicId));
+          this.callDelegate('handleUnlimitedGroupDismissed', () => this.messageDelegate?.handleUnlimitedGroupDismissed?.(topicId));
           this.safeEmit('unlimitedGroupDismissed', topicId);
         },
       },
@@ -562,7 +562,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         case PacketType.ONLINE_MESSAGE: {
           const message = toP2PMessage(packet);
           this.counters.received += 1;
-          void this.callDelegate('handleOnlineMessage', () => this.messageDelegate?.handleOnlineMessage?.(message));
+          this.callDelegate('handleOnlineMessage', () => this.messageDelegate?.handleOnlineMessage?.(message));
           this.safeEmit('onlineMessage', message);
           return;
         }
@@ -634,21 +634,35 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   }
 
   private reportStatus(change: StatusChange): void {
-    void this.callDelegate('handleChange', () =>
+    this.callDelegate('handleChange', () =>
       this.statusDelegate?.handleChange(change.isOnline, change.errorType, change.errorReason, change.errorDescription),
     );
     this.safeEmit('statusChange', change);
   }
 
   /** Runs app code; a throw or rejection is logged and reported as false, never propagated. */
-  private async callDelegate(name: string, fn: () => void | Promise<void> | undefined): Promise<boolean> {
+  /**
+   * Runs a notification delegate: a throw or a rejection is logged, never propagated. A
+   * synchronous delegate costs no promise (this runs once per ack on the hot path).
+   */
+  private callDelegate(name: string, fn: () => void | Promise<void> | undefined): void {
+    let result: void | Promise<void> | undefined;
     try {
-      await fn();
-      return true;
+      result = fn();
     } catch (err) {
-      this.log.error({ delegate: name, err: describeError(err) }, 'delegate threw');
-      return false;
+      this.logDelegateFailure(name, err);
+      return;
     }
+    if (!isThenable(result)) return;
+    try {
+      result.then(undefined, (err: unknown) => this.logDelegateFailure(name, err));
+    } catch (err) {
+      this.logDelegateFailure(name, err); // a thenable whose then() throws
+    }
+  }
+
+  private logDelegateFailure(name: string, err: unknown): void {
+    this.log.error({ delegate: name, err: describeError(err) }, 'delegate threw');
   }
 
   private safeEmit<K extends keyof MCUserEventMap>(event: K, ...args: MCUserEventMap[K]): void {
@@ -664,6 +678,10 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
 
 /** Lists held between the BIND answer and the "online" announcement (normally one or two). */
 const MAX_EARLY_LISTS = 16;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
 
 function closedError(): MIMCError {
   return new MIMCError(ErrorCode.CLOSED, 'the user was destroyed');

@@ -67,6 +67,11 @@ export class Session implements FrameSink {
   /** Settles `establish`; null once settled. */
   private handshake: { resolve(): void; reject(err: MIMCError): void; timer: NodeJS.Timeout } | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
+  /**
+   * performance.now() of the first request written since the last frame arrived (null: none
+   * waiting). The liveness timer checks it lazily, so a busy connection arms no timer per frame.
+   */
+  private awaitingSince: number | null = null;
   private deadTimer: NodeJS.Timeout | null = null;
   private afterAnyFrame: (() => void) | null = null;
 
@@ -156,7 +161,7 @@ export class Session implements FrameSink {
   // ---- FrameSink ------------------------------------------------------------------------------
 
   onFrame(unit: Uint8Array): void {
-    this.clearDeadTimer();
+    this.awaitingSince = null;
     const hook = this.afterAnyFrame;
     this.afterAnyFrame = null;
     hook?.();
@@ -274,8 +279,9 @@ export class Session implements FrameSink {
   private write(frame: Uint8Array, expectsReply: boolean, stillWanted?: () => boolean): boolean {
     if (!this.connection.send(frame, stillWanted)) return false;
     this.pingTimer?.refresh();
-    if (expectsReply && this.deadTimer === null) {
-      this.deadTimer = setTimeout(this.declareDead, this.config.responseTimeoutMs);
+    if (expectsReply && this.awaitingSince === null) {
+      this.awaitingSince = performance.now();
+      this.deadTimer ??= setTimeout(this.checkAlive, this.config.responseTimeoutMs);
     }
     return true;
   }
@@ -286,12 +292,20 @@ export class Session implements FrameSink {
     this.pingTimer?.refresh();
   };
 
-  private readonly declareDead = (): void => {
+  private readonly checkAlive = (): void => {
     this.deadTimer = null;
-    this.close(new MIMCError(ErrorCode.CONNECTION_LOST, `no answer from the server within ${this.config.responseTimeoutMs} ms`));
+    if (this.awaitingSince === null) return; // answered; the next request arms the timer again
+    const waited = performance.now() - this.awaitingSince;
+    const timeoutMs = this.config.responseTimeoutMs;
+    if (waited < timeoutMs) {
+      this.deadTimer = setTimeout(this.checkAlive, Math.ceil(timeoutMs - waited));
+      return;
+    }
+    this.close(new MIMCError(ErrorCode.CONNECTION_LOST, `no answer from the server within ${timeoutMs} ms`));
   };
 
   private clearDeadTimer(): void {
+    this.awaitingSince = null;
     if (this.deadTimer !== null) {
       clearTimeout(this.deadTimer);
       this.deadTimer = null;

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
-import { withJsonSafe } from '../json-safe.js';
 import { PacketType } from '../protocol/constants.js';
 import type { GroupRef } from '../protocol/proto-fields.js';
 import {
@@ -21,6 +20,7 @@ import type { IdGenerator } from './ids.js';
 import { IncomingPipeline, type IncomingHost, type IncomingSettings } from './incoming.js';
 import type { UserMetrics } from './metrics.js';
 import type { Session } from './session.js';
+import { GroupMessageValue } from './messages.js';
 import type { DeadLetter, MessageBatch, UCMessage } from './types.js';
 
 export interface UnlimitedSettings {
@@ -351,15 +351,15 @@ function notJoined(topicId: bigint): MIMCError {
 }
 
 export function toUCMessage(m: UcMessage, topicId: bigint): UCMessage {
-  return withJsonSafe({
+  const fields = {
     packetId: m.packetId ?? '',
     sequence: m.sequence ?? 0n,
     timestamp: Number(m.timestamp ?? 0n),
     fromAccount: m.user?.appAccount ?? '',
     fromResource: m.user?.resource ?? '',
-    topicId,
     payload: m.payload,
     bizType: m.bizType ?? '',
     isStore: m.isStore ?? false,
-  });
+  };
+  return new GroupMessageValue(fields, topicId);
 }
