@@ -251,7 +251,10 @@ interface CliApp {
  */
 async function openChild(ca: Buffer | undefined): Promise<BenchEmulator> {
   const tlsArgs = ca === undefined ? [] : ['--ws-tls-cert', TEST_TLS.certFile, '--ws-tls-key', TEST_TLS.keyFile];
-  const child = spawn(process.execPath, ['--import', './scripts/ts-node-register.mjs', 'lib/emulator/cli.ts', '--port', '0', '--http-port', '0', ...tlsArgs], {
+  // MIMC_BENCH_EMULATOR_NODE_ARGS: extra node flags for the child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof-emu"
+  const nodeArgs = (process.env.MIMC_BENCH_EMULATOR_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
+  const cliArgs = ['--import', './scripts/ts-node-register.mjs', 'lib/emulator/cli.ts', '--port', '0', '--http-port', '0', ...tlsArgs];
+  const child = spawn(process.execPath, [...nodeArgs, ...cliArgs], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '' },
