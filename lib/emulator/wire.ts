@@ -8,11 +8,11 @@
 import { CHECKSUM_LENGTH, HEAD_LENGTH, MAGIC, VERSION, type Cmd } from '../protocol/constants.js';
 import type { TransportKind } from '../protocol/client-codec.js';
 import { EMPTY_FRAME } from '../protocol/frame.js';
-import { deriveBodyKey, derivePayloadKey } from '../protocol/keys.js';
+import { cryptPayload, deriveBodyKey } from '../protocol/keys.js';
 import {
   decodeBody,
   decodeMimcPacket,
-  decodeSecMsgPayload,
+  openSecMsgPayload,
   encodeMimcPacket,
   encodeSecMsgFrame,
   encodeV6Frame,
@@ -21,7 +21,7 @@ import {
   type DecodedBody,
   type MimcPacket,
 } from '../protocol/packets.js';
-import { Rc4, rc4 } from '../protocol/rc4.js';
+import { Rc4 } from '../protocol/rc4.js';
 import { WS_HEAD_LENGTH, WS_VERSION, decodeWsFrame, encodeWsFrame } from '../protocol/ws-frame.js';
 
 /** Announced body length of the oversized-frame fault: 16 MiB + 1. */
@@ -81,7 +81,7 @@ class TcpWire implements ServerWire {
   }
 
   clientPacket(header: ClientHeader, payload: Uint8Array, securityKey: string): MimcPacket {
-    return decodeSecMsgPayload(header, payload, securityKey);
+    return openSecMsgPayload(header, payload, securityKey); // a fresh body from decode(): ours to decrypt in place
   }
 
   corrupt(frame: Uint8Array): Uint8Array {
@@ -121,8 +121,8 @@ class WsWire implements ServerWire {
 
   secMsg(header: ClientHeader, packet: MimcPacket, securityKey: string): Uint8Array {
     const plain = encodeMimcPacket(packet);
-    const payload = plain.length > 0 ? rc4(derivePayloadKey(securityKey, header.id), plain, plain) : plain;
-    return encodeWsFrame(header, payload);
+    if (plain.length > 0) cryptPayload(securityKey, header.id, plain, 0, plain.length, plain, 0);
+    return encodeWsFrame(header, plain);
   }
 
   clientPacket(_header: ClientHeader, payload: Uint8Array): MimcPacket {

@@ -7,13 +7,25 @@ import { CHECKSUM_LENGTH, DEFAULT_MAX_FRAME_BODY, HEAD_LENGTH, MAGIC, VERSION } 
  * head and the checksum. Lets encoders lay out a whole frame in one buffer without a copy.
  */
 export function sealFrame(frame: Uint8Array): Uint8Array {
-  const bodyLength = frame.length - HEAD_LENGTH - CHECKSUM_LENGTH;
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  view.setUint16(0, MAGIC);
-  view.setUint16(2, VERSION);
-  view.setUint32(4, bodyLength);
-  view.setUint32(HEAD_LENGTH + bodyLength, adler32(frame, 0, HEAD_LENGTH + bodyLength));
+  const end = frame.length - CHECKSUM_LENGTH;
+  writeUint16(frame, 0, MAGIC);
+  writeUint16(frame, 2, VERSION);
+  writeUint32(frame, 4, end - HEAD_LENGTH);
+  writeUint32(frame, end, adler32(frame, 0, end));
   return frame;
+}
+
+// big-endian byte writes: a DataView per frame would cost more than the writes
+function writeUint16(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value >>> 8;
+  bytes[at + 1] = value & 0xff;
+}
+
+function writeUint32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value >>> 24;
+  bytes[at + 1] = (value >>> 16) & 0xff;
+  bytes[at + 2] = (value >>> 8) & 0xff;
+  bytes[at + 3] = value & 0xff;
 }
 
 /**

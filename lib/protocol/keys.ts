@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MIMCError, ErrorCode } from '../errors.js';
-import { rc4 } from './rc4.js';
+import { rc4, rc4Range } from './rc4.js';
 
 const utf8 = new TextEncoder();
 
@@ -22,20 +22,44 @@ export function deriveBodyKey(challenge: string, udid: string): Uint8Array {
 // A connection uses one security key for every frame: keep the last one decoded (never handed out).
 let lastSecurityKey: string | undefined;
 let lastSecret = new Uint8Array(0);
+/** Where `writePayloadKey` builds a key: scheduled at once and never handed out. */
+let keyScratch = new Uint8Array(256);
 
-/** The key of a SECMSG payload: base64-decoded security key + '_' + the frame header id. */
-export function derivePayloadKey(securityKey: string, headerId: string): Uint8Array {
+/** Writes the payload key of `securityKey` and `headerId` into `keyScratch`; returns its length. */
+function writePayloadKey(securityKey: string, headerId: string): number {
   if (securityKey !== lastSecurityKey) {
     lastSecret = Buffer.from(securityKey, 'base64');
     lastSecurityKey = securityKey;
   }
   const secret = lastSecret;
   // byteLength counts an unpaired surrogate as the 3 bytes of the U+FFFD that encodeInto writes
-  const key = new Uint8Array(secret.length + 1 + Buffer.byteLength(headerId, 'utf8'));
+  const length = secret.length + 1 + Buffer.byteLength(headerId, 'utf8');
+  if (length > keyScratch.length) keyScratch = new Uint8Array(length * 2);
+  const key = keyScratch;
   key.set(secret, 0);
   key[secret.length] = 0x5f; // '_'
-  utf8.encodeInto(headerId, key.subarray(secret.length + 1));
-  return key;
+  let at = secret.length + 1;
+  if (at + headerId.length === length) {
+    for (let i = 0; i < headerId.length; i++) key[at++] = headerId.charCodeAt(i); // ASCII, as every SDK's ids are
+  } else {
+    utf8.encodeInto(headerId, key.subarray(at, length));
+  }
+  return length;
+}
+
+/** The key of a SECMSG payload: base64-decoded security key + '_' + the frame header id. */
+export function derivePayloadKey(securityKey: string, headerId: string): Uint8Array {
+  const length = writePayloadKey(securityKey, headerId); // first: it may replace keyScratch
+  return keyScratch.slice(0, length);
+}
+
+/**
+ * RC4 of a SECMSG payload under its key (see derivePayloadKey), from `src[srcStart, +length)`
+ * into `dst` from `dstStart` (the same bytes to work in place). Allocates nothing.
+ */
+export function cryptPayload(securityKey: string, headerId: string, src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number): void {
+  const keyLength = writePayloadKey(securityKey, headerId); // first: it may replace keyScratch
+  rc4Range(keyScratch, keyLength, src, srcStart, length, dst, dstStart);
 }
 
 export interface BindSignatureInput {

@@ -23,9 +23,9 @@ import {
 } from './constants.js';
 import { sealFrame } from './frame.js';
 import { fromLong, toLong } from './int64.js';
-import { derivePayloadKey } from './keys.js';
+import { cryptPayload } from './keys.js';
 import { protoWriter } from './proto-writer.js';
-import { Rc4, rc4 } from './rc4.js';
+import type { Rc4 } from './rc4.js';
 import { groupFromProto, groupToProto, has, type GroupRef, type UserRef, optionalString, parse, present, userFromProto, userToProto } from './proto-fields.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -228,50 +228,61 @@ export function encodeHeaderChecked(header: ClientHeader): Uint8Array {
 }
 
 /**
- * Writes the plain body payloadType | headerLen | payloadLen | header | payload into `body`,
- * which has exactly its size. With a `payloadKey` the payload is RC4-encrypted on the way in.
- * Then, with a `bodyKey`, encrypts the whole body in place.
+ * Lays out a whole frame in one new buffer, the only allocation: head | body | checksum, the body
+ * being payloadType | headerLen | payloadLen | header | payload. The header is at the start of
+ * the shared writer (`headerLength` bytes); the payload is `src[payloadStart, +payloadLength)`
+ * (often the writer's buffer too). With a `securityKey` the payload is RC4-encrypted on the way
+ * in under its payload key (the key of `payloadKeyId`); with a `bodyKey` the whole body is then
+ * encrypted in place. Offsets, not subarrays: on a small frame a view costs more than the copy.
+ *
+ * The frame comes from Node's Buffer pool: it goes to a socket and is never handed to the app.
  */
-function writeBody(body: Uint8Array, headerBytes: Uint8Array, payload: Uint8Array, payloadKey: Uint8Array | null, bodyKey: Rc4 | null): void {
-  const headerLength = headerBytes.length;
-  const payloadLength = payload.length;
-  body[0] = PAYLOAD_TYPE_PROTOBUF >>> 8;
-  body[1] = PAYLOAD_TYPE_PROTOBUF & 0xff;
-  body[2] = headerLength >>> 8;
-  body[3] = headerLength & 0xff;
-  body[4] = payloadLength >>> 24;
-  body[5] = (payloadLength >>> 16) & 0xff;
-  body[6] = (payloadLength >>> 8) & 0xff;
-  body[7] = payloadLength & 0xff;
-  body.set(headerBytes, BODY_HEADER_LENGTH);
-  const payloadAt = BODY_HEADER_LENGTH + headerLength;
-  if (payloadKey) rc4(payloadKey, payload, body.subarray(payloadAt));
-  else body.set(payload, payloadAt);
-  if (bodyKey) bodyKey.apply(body, body);
+function layoutFrame(
+  headerLength: number,
+  src: Uint8Array,
+  payloadStart: number,
+  payloadLength: number,
+  securityKey: string | null,
+  payloadKeyId: string,
+  bodyKey: Rc4 | null,
+): Uint8Array {
+  const bodyLength = BODY_HEADER_LENGTH + headerLength + payloadLength;
+  const frame = Buffer.allocUnsafe(HEAD_LENGTH + bodyLength + CHECKSUM_LENGTH);
+  let at = HEAD_LENGTH;
+  frame[at++] = PAYLOAD_TYPE_PROTOBUF >>> 8;
+  frame[at++] = PAYLOAD_TYPE_PROTOBUF & 0xff;
+  frame[at++] = headerLength >>> 8;
+  frame[at++] = headerLength & 0xff;
+  frame[at++] = payloadLength >>> 24;
+  frame[at++] = (payloadLength >>> 16) & 0xff;
+  frame[at++] = (payloadLength >>> 8) & 0xff;
+  frame[at++] = payloadLength & 0xff;
+  protoWriter.buf.copy(frame, at, 0, headerLength);
+  at += headerLength;
+  if (securityKey !== null && payloadLength > 0) cryptPayload(securityKey, payloadKeyId, src, payloadStart, payloadLength, frame, at);
+  else copyBytes(src, payloadStart, payloadLength, frame, at);
+  if (bodyKey) bodyKey.applyRange(frame, HEAD_LENGTH, bodyLength, frame, HEAD_LENGTH);
+  return sealFrame(frame);
+}
+
+/** Copies `src[start, +length)` to `dst` at `at`; a loop for the few bytes of most payloads, native beyond. */
+function copyBytes(src: Uint8Array, start: number, length: number, dst: Uint8Array, at: number): void {
+  if (length <= 64) {
+    for (let i = 0; i < length; i++) dst[at + i] = src[start + i]!;
+  } else {
+    dst.set(src.subarray(start, start + length), at);
+  }
 }
 
 /** Plain body: payloadType | headerLen | payloadLen | header | payload; encrypted in place when a key is given. */
 export function encodeBody(header: ClientHeader, payload: Uint8Array, bodyKey: Rc4 | null): Uint8Array {
-  const headerLength = writeHeader(header);
-  const body = new Uint8Array(BODY_HEADER_LENGTH + headerLength + payload.length);
-  writeBody(body, protoWriter.buf.subarray(0, headerLength), payload, null, bodyKey);
-  return body;
-}
-
-/**
- * A whole frame laid out in one buffer, the only allocation: the header is at the start of the
- * shared writer (`headerLength` bytes), the payload is `payload` (which may follow it there).
- */
-function layoutFrame(headerLength: number, payload: Uint8Array, payloadKey: Uint8Array | null, bodyKey: Rc4 | null): Uint8Array {
-  const bodyLength = BODY_HEADER_LENGTH + headerLength + payload.length;
-  const frame = new Uint8Array(HEAD_LENGTH + bodyLength + CHECKSUM_LENGTH);
-  writeBody(frame.subarray(HEAD_LENGTH, HEAD_LENGTH + bodyLength), protoWriter.buf.subarray(0, headerLength), payload, payloadKey, bodyKey);
-  return sealFrame(frame);
+  const frame = encodeV6Frame(header, payload, bodyKey);
+  return new Uint8Array(frame.subarray(HEAD_LENGTH, frame.length - CHECKSUM_LENGTH));
 }
 
 /** A complete frame carrying `header` and `payload`. */
 export function encodeV6Frame(header: ClientHeader, payload: Uint8Array, bodyKey: Rc4 | null): Uint8Array {
-  return layoutFrame(writeHeader(header), payload, null, bodyKey);
+  return layoutFrame(writeHeader(header), payload, 0, payload.length, null, '', bodyKey);
 }
 
 /**
@@ -284,13 +295,12 @@ export function decodeBody(body: Uint8Array, bodyKey: Rc4 | null): DecodedBody |
     throw new MIMCError(ErrorCode.MALFORMED_FRAME, `frame body of ${body.length} bytes is shorter than its header`);
   }
   const plain = bodyKey ? bodyKey.apply(body) : body;
-  const view = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
-  const payloadType = view.getUint16(0);
+  const payloadType = (plain[0]! << 8) | plain[1]!;
   if (payloadType !== PAYLOAD_TYPE_PROTOBUF) {
     throw new MIMCError(ErrorCode.MALFORMED_FRAME, `unsupported payload type ${payloadType}`);
   }
-  const headerLength = view.getUint16(2);
-  const payloadLength = view.getUint32(4);
+  const headerLength = (plain[2]! << 8) | plain[3]!;
+  const payloadLength = ((plain[4]! << 24) | (plain[5]! << 16) | (plain[6]! << 8) | plain[7]!) >>> 0;
   if (headerLength === 0 || BODY_HEADER_LENGTH + headerLength + payloadLength !== plain.length) {
     throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'frame body lengths are inconsistent', {
       details: { bodyLength: plain.length, headerLength, payloadLength },
@@ -555,16 +565,24 @@ export function encodeSecMsgFrame(header: ClientHeader, packet: MimcPacket, secu
   // header, then the plain packet, in the shared writer; the packet is encrypted straight into the frame
   const headerLength = writeHeader(header);
   protoWriter.packet(packet);
-  const plain = protoWriter.buf.subarray(headerLength, protoWriter.pos);
-  const payloadKey = plain.length > 0 ? derivePayloadKey(securityKey, header.id) : null;
-  return layoutFrame(headerLength, plain, payloadKey, bodyKey);
+  return layoutFrame(headerLength, protoWriter.buf, headerLength, protoWriter.pos - headerLength, securityKey, header.id, bodyKey);
 }
 
-/** Decrypts and parses the payload of a received SECMSG frame. */
-export function decodeSecMsgPayload(header: ClientHeader, payload: Uint8Array, securityKey: string): MimcPacket {
+/**
+ * Decrypts (in place: `payload` is overwritten) and parses the payload of a received SECMSG
+ * frame. For a payload the caller owns, such as the fresh body `decodeBody` returns; bytes the
+ * packet carries (its `payload`) are views into it.
+ */
+export function openSecMsgPayload(header: ClientHeader, payload: Uint8Array, securityKey: string): MimcPacket {
   if (payload.length === 0) throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'SECMSG frame without payload');
   if (header.id.length === 0) throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'SECMSG frame without header id');
-  return decodeMimcPacket(rc4(derivePayloadKey(securityKey, header.id), payload));
+  cryptPayload(securityKey, header.id, payload, 0, payload.length, payload, 0);
+  return decodeMimcPacket(payload);
+}
+
+/** Decrypts and parses the payload of a received SECMSG frame; `payload` itself is left as it is. */
+export function decodeSecMsgPayload(header: ClientHeader, payload: Uint8Array, securityKey: string): MimcPacket {
+  return openSecMsgPayload(header, payload.slice(), securityKey);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 import { MIMCError, ErrorCode } from '../errors.js';
 
-/** Runs the RC4 key schedule (KSA) of `key` into the 256-byte state `s`. */
-function schedule(key: Uint8Array, s: Uint8Array): void {
-  if (key.length === 0) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'RC4 key must not be empty');
+/** Runs the RC4 key schedule (KSA) of `key[0, keyLength)` into the 256-byte state `s`. */
+function schedule(key: Uint8Array, keyLength: number, s: Uint8Array): void {
+  if (keyLength === 0) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'RC4 key must not be empty');
   for (let i = 0; i < 256; i++) s[i] = i;
   let j = 0;
   for (let i = 0, k = 0; i < 256; i++) {
@@ -10,41 +10,50 @@ function schedule(key: Uint8Array, s: Uint8Array): void {
     j = (j + si + key[k]!) & 0xff;
     s[i] = s[j]!;
     s[j] = si;
-    if (++k === key.length) k = 0;
+    if (++k === keyLength) k = 0;
   }
 }
 
-/** XORs `data` with the keystream (PRGA) of state `s` from counters `i`, `j`, consuming the state, into `out`. */
-function crypt(s: Uint8Array, data: Uint8Array, out: Uint8Array, i = 0, j = 0): Uint8Array {
-  for (let n = 0; n < data.length; n++) {
+/**
+ * XORs `src[srcStart, srcStart + length)` with the keystream (PRGA) of state `s` from counters
+ * `i`, `j`, consuming the state, into `dst` from `dstStart` (which may be the same bytes).
+ * Offsets rather than subarrays: a view costs more than the XOR of a small frame.
+ */
+function crypt(s: Uint8Array, src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number, i = 0, j = 0): void {
+  for (let n = 0; n < length; n++) {
     i = (i + 1) & 0xff;
     const si = s[i]!;
     j = (j + si) & 0xff;
     const sj = s[j]!;
     s[i] = sj;
     s[j] = si;
-    out[n] = data[n]! ^ s[(si + sj) & 0xff]!;
+    dst[dstStart + n] = src[srcStart + n]! ^ s[(si + sj) & 0xff]!;
   }
-  return out;
 }
 
 /** Most keystream bytes one `Rc4` keeps: bounds a connection's idle memory (64 KiB). */
 export const RC4_KEYSTREAM_CAP = 64 * 1024;
 
-/** XORs `data` with `stream` (at least as long) into `out`, four bytes at a time where the views are aligned. */
-function xorInto(stream: Uint8Array, data: Uint8Array, out: Uint8Array): Uint8Array {
-  const n = data.length;
+/** Below this many bytes a plain byte loop beats making the three word views. */
+const WORD_XOR_MIN = 512;
+
+/**
+ * XORs `src[srcStart, +length)` with `stream[0, length)` into `dst` from `dstStart`, four bytes
+ * at a time when the range is long and both ends are word-aligned.
+ */
+function xorRange(stream: Uint8Array, src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number): void {
   let k = 0;
-  if (((data.byteOffset | out.byteOffset) & 3) === 0 && n >= 16) {
-    const words = n >>> 2;
+  const srcAt = src.byteOffset + srcStart;
+  const dstAt = dst.byteOffset + dstStart;
+  if (length >= WORD_XOR_MIN && ((srcAt | dstAt) & 3) === 0) {
+    const words = length >>> 2;
     const s32 = new Uint32Array(stream.buffer, stream.byteOffset, words);
-    const d32 = new Uint32Array(data.buffer, data.byteOffset, words);
-    const o32 = new Uint32Array(out.buffer, out.byteOffset, words);
+    const d32 = new Uint32Array(src.buffer, srcAt, words);
+    const o32 = new Uint32Array(dst.buffer, dstAt, words);
     for (let w = 0; w < words; w++) o32[w] = d32[w]! ^ s32[w]!;
     k = words << 2;
   }
-  for (; k < n; k++) out[k] = data[k]! ^ stream[k]!;
-  return out;
+  for (; k < length; k++) dst[dstStart + k] = src[srcStart + k]! ^ stream[k]!;
 }
 
 /**
@@ -65,19 +74,24 @@ export class Rc4 {
   private overflow: Uint8Array | null = null;
 
   constructor(key: Uint8Array) {
-    schedule(key, this.state);
+    schedule(key, key.length, this.state);
   }
 
   /** Encrypts (or decrypts: it is the same) `data` into `out`, which may be `data` itself. */
   apply(data: Uint8Array, out: Uint8Array = new Uint8Array(data.length)): Uint8Array {
-    const n = data.length;
-    if (n > this.generated) this.extend(Math.min(n, RC4_KEYSTREAM_CAP));
-    if (n <= this.generated) return xorInto(this.stream, data, out);
-    xorInto(this.stream, data.subarray(0, this.generated), out);
+    this.applyRange(data, 0, data.length, out, 0);
+    return out;
+  }
+
+  /** `apply` on `src[srcStart, +length)` into `dst` from `dstStart` (the same bytes for in place). */
+  applyRange(src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number): void {
+    if (length > this.generated) this.extend(Math.min(length, RC4_KEYSTREAM_CAP));
+    if (length <= this.generated) return xorRange(this.stream, src, srcStart, length, dst, dstStart);
+    const head = this.generated;
+    xorRange(this.stream, src, srcStart, head, dst, dstStart);
     const s = (this.overflow ??= new Uint8Array(256));
     s.set(this.state);
-    crypt(s, data.subarray(this.generated), out.subarray(this.generated), this.i, this.j);
-    return out;
+    crypt(s, src, srcStart + head, length - head, dst, dstStart + head, this.i, this.j);
   }
 
   /** Generates keystream up to at least `needed` bytes (capacity doubles, never past the cap). */
@@ -119,6 +133,12 @@ const scratch = new Uint8Array(256);
  * For a key used once, such as a SECMSG payload key: nothing is allocated but the output.
  */
 export function rc4(key: Uint8Array, data: Uint8Array, out: Uint8Array = new Uint8Array(data.length)): Uint8Array {
-  schedule(key, scratch);
-  return crypt(scratch, data, out);
+  rc4Range(key, key.length, data, 0, data.length, out, 0);
+  return out;
+}
+
+/** One-shot RC4 under `key[0, keyLength)` of `src[srcStart, +length)` into `dst` from `dstStart` (may overlap exactly). */
+export function rc4Range(key: Uint8Array, keyLength: number, src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number): void {
+  schedule(key, keyLength, scratch);
+  crypt(scratch, src, srcStart, length, dst, dstStart);
 }

@@ -7,7 +7,7 @@ import {
   bindKickValue,
   decodeBindResult,
   decodeConnResp,
-  decodeSecMsgPayload,
+  openSecMsgPayload,
   type BindOptions,
   type BindResult,
   type DecodedBody,
@@ -250,7 +250,8 @@ export class Session implements FrameSink {
     const { header } = decoded;
     switch (header.cmd) {
       case Cmd.SECMSG:
-        this.events.onPacket(decodeSecMsgPayload(header, decoded.payload, this.config.token.securityKey), this);
+        // the payload is ours (a fresh body, or the WebSocket message): decrypted where it is
+        this.events.onPacket(openSecMsgPayload(header, decoded.payload, this.config.token.securityKey), this);
         return;
       case Cmd.KICK: {
         const result = this.safeBindResult(decoded);

@@ -44,6 +44,7 @@ import { ims, mimc } from '../../lib/protocol/gen/proto.js';
 import { present } from '../../lib/protocol/proto-fields.js';
 import { toLong } from '../../lib/protocol/int64.js';
 import { encodeHeaderChecked } from '../../lib/protocol/packets.js';
+import { cryptPayload, derivePayloadKey } from '../../lib/protocol/keys.js';
 
 const RUNS = { numRuns: 10_000 };
 const HEAD = 8;
@@ -282,6 +283,23 @@ describe('primitives', () => {
         }
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it('the SECMSG payload cipher, in place or between offsets, is RC4 under secret + "_" + id, for any id', () => {
+    // ids past 256 UTF-8 bytes make the key scratch grow; non-ASCII ids take the encoder path
+    const id = fc.oneof(nonEmptyText, fc.string({ minLength: 200, maxLength: 400 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 300 }));
+    fc.assert(
+      fc.property(securityKey.filter((k) => k.length > 0), id, bytes(700), fc.integer({ min: 0, max: 5 }), (secKey, headerId, data, offset) => {
+        const expected = referenceRc4(derivePayloadKey(secKey, headerId), data);
+        const out = new Uint8Array(data.length + offset);
+        cryptPayload(secKey, headerId, data, 0, data.length, out, offset);
+        same(out.subarray(offset), expected);
+        const inPlace = Uint8Array.from(data);
+        cryptPayload(secKey, headerId, inPlace, 0, inPlace.length, inPlace, 0);
+        same(inPlace, expected);
+      }),
+      { numRuns: 2_000 },
     );
   });
 
