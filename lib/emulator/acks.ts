@@ -12,3 +12,10 @@ export interface RouteResult {
 
 /** PACKET_ACK codes for refused messages (the protocol leaves them open). */
 export const AckCode = { OK: 0, BAD_REQUEST: 400, FORBIDDEN: 403, NOT_FOUND: 404, TOO_MANY: 429 } as const;
+
+/** An accepted message's result; `convIndex` only when one was assigned (built without a spread: this runs per message). */
+export function accepted(sequence: bigint, timestamp: bigint, convIndex: bigint | undefined): RouteResult {
+  const result: RouteResult = { sequence, timestamp, errorMsg: '', code: AckCode.OK };
+  if (convIndex !== undefined) result.convIndex = convIndex;
+  return result;
+}

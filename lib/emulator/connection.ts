@@ -467,7 +467,7 @@ export class Connection implements ClientPeer {
       package: this.core.app.appPackage,
       errorMsg: result.errorMsg,
       code: result.code,
-      ...(result.convIndex === undefined ? {} : { convIndex: result.convIndex }),
+      convIndex: result.convIndex, // undefined is left out of the encoding
     };
   }
 

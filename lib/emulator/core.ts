@@ -14,7 +14,7 @@ import { History } from './history.js';
 import { FaultState, type FaultTarget } from './faults.js';
 import type { ResolvedOptions } from './options.js';
 import { Store, type Account, type Delivery, type Topic } from './store.js';
-import { AckCode, type RouteResult } from './acks.js';
+import { AckCode, accepted, type RouteResult } from './acks.js';
 import { UnlimitedGroups } from './unlimited.js';
 import type { EmulatorApp, EmulatorStats, OnlineSession } from './types.js';
 
@@ -322,7 +322,7 @@ export class EmulatorCore implements FaultTarget {
       onlyResource: msg.to.resource || undefined,
       timestamp,
     });
-    return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK, ...(convIndex === undefined ? {} : { convIndex }) };
+    return accepted(session.account.nextSequence(), timestamp, convIndex);
   }
 
   /**
@@ -366,7 +366,7 @@ export class EmulatorCore implements FaultTarget {
       excludeResource: session.resource,
       timestamp,
     });
-    return { sequence: session.account.nextSequence(), timestamp, errorMsg: '', code: AckCode.OK, ...(convIndex === undefined ? {} : { convIndex }) };
+    return accepted(session.account.nextSequence(), timestamp, convIndex);
   }
 
   // -------------------------------------------------------------------------------------------

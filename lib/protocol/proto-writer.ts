@@ -1,6 +1,6 @@
 /**
- * The protobuf encoder of the messages every frame carries, ClientHeader and MIMCPacket (and the
- * MIMCPacketList of a COMPOUND),
+ * The protobuf encoder of the messages on the per-message path: ClientHeader and MIMCPacket, the
+ * MIMCPacketList of a COMPOUND, the P2P/P2T message inside, and the packet and sequence acks,
  * written straight into one reusable scratch buffer: no Writer, no operation list, no Long and
  * no copy of the fields per encode. Bytes are those of the protobufjs code generated from proto/
  * (fields in number order, proto2 presence: a field goes out when it is neither undefined nor
@@ -36,6 +36,44 @@ export interface PacketFields {
   payload?: Uint8Array;
   timestamp?: bigint;
   conversation?: boolean;
+  convIndex?: bigint;
+}
+
+/** Fields of mimc.MIMCUser (appId and appAccount always go out, as userToProto writes them). */
+export interface UserFields {
+  appId: bigint;
+  appAccount: string;
+  uuid?: bigint;
+  resource?: string;
+}
+
+/** Fields of mimc.MIMCP2PMessage and mimc.MIMCP2TMessage (`to` a user or a group). */
+export interface MessageFields<To> {
+  from: UserFields;
+  to: To;
+  payload?: Uint8Array;
+  isStore?: boolean;
+  bizType?: string;
+}
+
+/** Fields of mimc.MIMCSequenceAck. */
+export interface SequenceAckFields {
+  uuid: bigint;
+  resource: string;
+  sequence: bigint;
+  appId: bigint;
+}
+
+/** Fields of mimc.MIMCPacketAck. */
+export interface PacketAckFields {
+  packetId?: string;
+  uuid?: bigint;
+  resource?: string;
+  sequence?: bigint;
+  timestamp?: bigint;
+  package?: string;
+  errorMsg?: string;
+  code?: number;
   convIndex?: bigint;
 }
 
@@ -183,24 +221,87 @@ export class ProtoWriter {
     this.stringField(2, l.resource);
     this.int64Field(3, l.maxSequence);
     for (const p of l.packets) {
-      // the packet goes out first, then moves up by the size of its tag and length
       const start = this.pos;
       this.packet(p);
-      const length = this.pos - start;
-      const prefix = 1 + varintSize(length);
-      this.ensure(prefix);
-      this.buf.copyWithin(start + prefix, start, this.pos);
-      this.pos = start;
-      this.tag(4, LENGTH);
-      this.uint32(length);
-      this.pos += length;
+      this.embed(4, start);
     }
     this.int32Field(5, l.status);
   }
 
-  /** A copy of the bytes in [from, to). */
+  /** Appends a mimc.MIMCUser as field `field`. */
+  userField(field: number, u: UserFields): void {
+    const start = this.pos;
+    this.int64Field(1, u.appId);
+    this.stringField(2, u.appAccount);
+    this.int64Field(3, u.uuid);
+    this.stringField(4, u.resource);
+    this.embed(field, start);
+  }
+
+  /** Appends a mimc.MIMCP2PMessage. */
+  p2pMessage(m: MessageFields<UserFields>): void {
+    this.userField(1, m.from);
+    this.userField(2, m.to);
+    this.messageTail(m);
+  }
+
+  /** Appends a mimc.MIMCP2TMessage. */
+  p2tMessage(m: MessageFields<{ appId: bigint; topicId: bigint }>): void {
+    this.userField(1, m.from);
+    const start = this.pos;
+    this.int64Field(1, m.to.appId);
+    this.int64Field(2, m.to.topicId);
+    this.embed(2, start);
+    this.messageTail(m);
+  }
+
+  private messageTail(m: MessageFields<unknown>): void {
+    this.bytesField(3, m.payload);
+    this.boolField(4, m.isStore);
+    this.stringField(5, m.bizType);
+  }
+
+  /** Appends a mimc.MIMCSequenceAck. */
+  sequenceAck(a: SequenceAckFields): void {
+    this.int64Field(1, a.uuid);
+    this.stringField(2, a.resource);
+    this.int64Field(3, a.sequence);
+    this.int64Field(4, a.appId);
+  }
+
+  /** Appends a mimc.MIMCPacketAck. */
+  packetAck(a: PacketAckFields): void {
+    this.stringField(1, a.packetId);
+    this.int64Field(2, a.uuid);
+    this.stringField(3, a.resource);
+    this.int64Field(4, a.sequence);
+    this.int64Field(5, a.timestamp);
+    this.stringField(6, a.package);
+    this.stringField(7, a.errorMsg);
+    this.int32Field(8, a.code);
+    this.int64Field(9, a.convIndex);
+  }
+
+  /**
+   * Makes the bytes written since `start` an embedded message, field `field`: they go out first
+   * and then move up by the size of their tag and length (known only once they are written).
+   */
+  private embed(field: number, start: number): void {
+    const length = this.pos - start;
+    const prefix = varintSize((field << 3) | LENGTH) + varintSize(length);
+    this.ensure(prefix);
+    this.buf.copyWithin(start + prefix, start, this.pos);
+    this.pos = start;
+    this.tag(field, LENGTH);
+    this.uint32(length);
+    this.pos += length;
+  }
+
+  /** A copy of the bytes in [from, to), from Node's Buffer pool as protobufjs' own `finish()` gives. */
   copy(from: number, to = this.pos): Uint8Array {
-    return new Uint8Array(this.buf.subarray(from, to));
+    const out = Buffer.allocUnsafe(to - from);
+    this.buf.copy(out, 0, from, to);
+    return out;
   }
 }
 

@@ -429,6 +429,64 @@ describe('the shared protobuf writer writes the bytes of the generated protobufj
   });
 });
 
+describe('the shared writer encodes the per-message payloads as the generated code does', () => {
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  const refUser = (u: { appId: bigint; appAccount: string; uuid?: bigint; resource?: string }) =>
+    present({ appId: toLong(u.appId, true), appAccount: u.appAccount, uuid: u.uuid === undefined ? undefined : toLong(u.uuid, true), resource: u.resource });
+  const bigPayload = fc.oneof(bytes(64), fc.uint8Array({ minLength: 120, maxLength: 400 }));
+
+  it('MIMCP2PMessage, with payloads long enough for multi-byte lengths', () => {
+    const message = fc.record(
+      { from: userRef, to: userRef, payload: bigPayload, isStore: fc.boolean(), bizType: text },
+      { requiredKeys: ['from', 'to', 'payload'] },
+    );
+    fc.assert(
+      fc.property(message, (m) => {
+        const ref = mimc.MIMCP2PMessage.encode(present({ ...m, from: refUser(m.from), to: refUser(m.to) }) as mimc.MIMCP2PMessage).finish();
+        same(hex(encodeP2PMessage(m)), hex(ref));
+      }),
+      RUNS,
+    );
+  });
+
+  it('MIMCP2TMessage', () => {
+    const message = fc.record(
+      { from: userRef, to: fc.record({ appId: u64, topicId: u64 }), payload: bigPayload, isStore: fc.boolean(), bizType: text },
+      { requiredKeys: ['from', 'to', 'payload'] },
+    );
+    fc.assert(
+      fc.property(message, (m) => {
+        const to = { appId: toLong(m.to.appId, true), topicId: toLong(m.to.topicId, true) };
+        const ref = mimc.MIMCP2TMessage.encode(present({ ...m, from: refUser(m.from), to }) as mimc.MIMCP2TMessage).finish();
+        same(hex(encodeP2TMessage(m)), hex(ref));
+      }),
+      RUNS,
+    );
+  });
+
+  it('MIMCPacketAck and MIMCSequenceAck', () => {
+    const ack = fc.record(
+      { packetId: text, uuid: u64, resource: text, sequence: i64, timestamp: i64, package: text, errorMsg: text, code: i32, convIndex: i64 },
+      { requiredKeys: ['packetId', 'uuid', 'resource', 'sequence', 'timestamp', 'package', 'errorMsg'] },
+    );
+    fc.assert(
+      fc.property(ack, sequenceAck, (a, q) => {
+        const refAck = present({
+          ...a,
+          uuid: toLong(a.uuid, true),
+          sequence: toLong(a.sequence, false),
+          timestamp: toLong(a.timestamp, false),
+          convIndex: a.convIndex === undefined ? undefined : toLong(a.convIndex, false),
+        });
+        same(hex(encodePacketAck(a)), hex(mimc.MIMCPacketAck.encode(refAck as mimc.MIMCPacketAck).finish()));
+        const refSeq = { uuid: toLong(q.uuid, true), resource: q.resource, sequence: toLong(q.sequence, false), appId: toLong(q.appId, true) };
+        same(hex(encodeSequenceAck(q)), hex(mimc.MIMCSequenceAck.encode(present(refSeq) as mimc.MIMCSequenceAck).finish()));
+      }),
+      RUNS,
+    );
+  });
+});
+
 describe('MIMC messages round trip exactly', () => {
   it('P2P message', () => {
     fc.assert(fc.property(p2pMessage, (m) => expectRoundTrip(encodeP2PMessage, decodeP2PMessage, m)), RUNS);
