@@ -575,7 +575,7 @@ export class Connection implements ClientPeer {
         type: d.type,
         payload: d.payload,
         timestamp: d.timestamp,
-        ...(d.convIndex === undefined ? {} : { convIndex: d.convIndex }),
+        convIndex: d.convIndex, // undefined is left out of the encoding
       })),
       status: more ? PushStatus.EXCEED_COUNT_LIMIT : PushStatus.NORMAL,
     });
