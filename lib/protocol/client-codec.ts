@@ -50,7 +50,11 @@ export interface ClientFrameCodec {
   bind(who: ClientIdentity, id: string, input: BindFrameInput): Uint8Array;
   headerOnly(cmd: typeof Cmd.PING | typeof Cmd.UBND, who: ClientIdentity, id: string): Uint8Array;
   secMsg(who: ClientIdentity, packet: MimcPacket, securityKey: string): Uint8Array;
-  /** One received unit; null for the TCP pong (an empty frame). Throws MIMCError on a malformed one. */
+  /**
+   * One received unit; null for the TCP pong (an empty frame). Throws MIMCError on a malformed
+   * one. The unit belongs to the codec from here on: it may be decrypted in place, and the
+   * payload returned is a view into it (copy out whatever outlives the call).
+   */
   decode(unit: Uint8Array): DecodedBody | null;
 }
 
@@ -84,7 +88,7 @@ class TcpClientCodec implements ClientFrameCodec {
   }
 
   decode(unit: Uint8Array): DecodedBody | null {
-    return decodeBody(unit, this.bodyKey);
+    return decodeBody(unit, this.bodyKey, true); // the unit is ours (see ClientFrameCodec.decode)
   }
 
   private keyed(): Rc4 {

@@ -19,19 +19,29 @@ export function deriveBodyKey(challenge: string, udid: string): Uint8Array {
   return rc4(utf8.encode(challenge), utf8.encode(secondHalf(challenge) + secondHalf(udid)));
 }
 
-// A connection uses one security key for every frame: keep the last one decoded (never handed out).
-let lastSecurityKey: string | undefined;
-let lastSecret = new Uint8Array(0);
+/**
+ * Decoded security keys (never handed out). A session uses one key for every frame, but a process
+ * with several users (or the emulator) alternates between theirs: base64-decoding on each frame
+ * would cost a third of the payload cipher. Bounded: past 256 keys it starts over.
+ */
+const secrets = new Map<string, Uint8Array>();
+const MAX_SECRETS = 256;
+
+function secretOf(securityKey: string): Uint8Array {
+  let secret = secrets.get(securityKey);
+  if (secret === undefined) {
+    if (secrets.size >= MAX_SECRETS) secrets.clear();
+    secret = Buffer.from(securityKey, 'base64');
+    secrets.set(securityKey, secret);
+  }
+  return secret;
+}
 /** Where `writePayloadKey` builds a key: scheduled at once and never handed out. */
 let keyScratch = new Uint8Array(256);
 
 /** Writes the payload key of `securityKey` and `headerId` into `keyScratch`; returns its length. */
 function writePayloadKey(securityKey: string, headerId: string): number {
-  if (securityKey !== lastSecurityKey) {
-    lastSecret = Buffer.from(securityKey, 'base64');
-    lastSecurityKey = securityKey;
-  }
-  const secret = lastSecret;
+  const secret = secretOf(securityKey);
   // byteLength counts an unpaired surrogate as the 3 bytes of the U+FFFD that encodeInto writes
   const length = secret.length + 1 + Buffer.byteLength(headerId, 'utf8');
   if (length > keyScratch.length) keyScratch = new Uint8Array(length * 2);

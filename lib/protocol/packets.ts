@@ -289,14 +289,16 @@ export function encodeV6Frame(header: ClientHeader, payload: Uint8Array, bodyKey
 
 /**
  * Decodes a frame body as returned by FrameDecoder. Returns null for the empty frame (pong).
- * `bodyKey` is null until the CONN exchange produced one.
+ * `bodyKey` is null until the CONN exchange produced one. The body is decrypted into a fresh
+ * buffer, or with `inPlace` where it is (for a caller that owns those bytes and copies out
+ * whatever it keeps: the payload is a view into them).
  */
-export function decodeBody(body: Uint8Array, bodyKey: Rc4 | null): DecodedBody | null {
+export function decodeBody(body: Uint8Array, bodyKey: Rc4 | null, inPlace = false): DecodedBody | null {
   if (body.length === 0) return null;
   if (body.length < BODY_HEADER_LENGTH) {
     throw new MIMCError(ErrorCode.MALFORMED_FRAME, `frame body of ${body.length} bytes is shorter than its header`);
   }
-  const plain = bodyKey ? bodyKey.apply(body) : body;
+  const plain = bodyKey ? bodyKey.apply(body, inPlace ? body : undefined) : body;
   const payloadType = (plain[0]! << 8) | plain[1]!;
   if (payloadType !== PAYLOAD_TYPE_PROTOBUF) {
     throw new MIMCError(ErrorCode.MALFORMED_FRAME, `unsupported payload type ${payloadType}`);

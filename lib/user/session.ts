@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
-import { BIND_METHOD, CHID, Cmd, SERVER } from '../protocol/constants.js';
+import { BIND_METHOD, CHID, Cmd, PacketType, SERVER } from '../protocol/constants.js';
 import { bindSignature } from '../protocol/keys.js';
 import { createClientCodec, type ClientFrameCodec } from '../protocol/client-codec.js';
 import {
@@ -10,6 +10,7 @@ import {
   openSecMsgPayload,
   type BindOptions,
   type BindResult,
+  type ClientHeader,
   type DecodedBody,
   type MimcPacket,
 } from '../protocol/packets.js';
@@ -250,8 +251,7 @@ export class Session implements FrameSink {
     const { header } = decoded;
     switch (header.cmd) {
       case Cmd.SECMSG:
-        // the payload is ours (a fresh body, or the WebSocket message): decrypted where it is
-        this.events.onPacket(openSecMsgPayload(header, decoded.payload, this.config.token.securityKey), this);
+        this.events.onPacket(this.openPacket(header, decoded.payload), this);
         return;
       case Cmd.KICK: {
         const result = this.safeBindResult(decoded);
@@ -267,6 +267,19 @@ export class Session implements FrameSink {
         // BIND/PING/UBND answers with a header carry nothing we need; they only prove liveness.
         this.config.logger.debug({ cmd: header.cmd }, 'ignored frame');
     }
+  }
+
+  /**
+   * The packet of a SECMSG, decrypted where it arrived (inside the socket's chunk or the
+   * WebSocket message). Acks are read and dropped at once; any other packet's payload may reach
+   * the app, so it gets bytes of its own rather than a view that would pin the whole chunk.
+   */
+  private openPacket(header: ClientHeader, payload: Uint8Array): MimcPacket {
+    const packet = openSecMsgPayload(header, payload, this.config.token.securityKey);
+    if (packet.payload !== undefined && packet.type !== PacketType.PACKET_ACK && packet.type !== PacketType.ONLINE_MESSAGE_ACK) {
+      packet.payload = packet.payload.slice();
+    }
+    return packet;
   }
 
   private safeBindResult(decoded: DecodedBody): BindResult {
