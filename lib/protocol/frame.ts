@@ -1,5 +1,6 @@
 import { MIMCError, ErrorCode } from '../errors.js';
 import { adler32 } from './adler32.js';
+import { ownBytes } from './bytes.js';
 import { CHECKSUM_LENGTH, DEFAULT_MAX_FRAME_BODY, HEAD_LENGTH, MAGIC, VERSION } from './constants.js';
 
 /**
@@ -195,7 +196,7 @@ export class FrameDecoder {
     if (needed <= this.frame.length) return;
     let capacity = Math.max(this.frame.length * 2, INITIAL_FRAME_BUFFER);
     while (capacity < needed) capacity *= 2;
-    const grown = new Uint8Array(Math.min(capacity, this.frameLength));
+    const grown = ownBytes(Math.min(capacity, this.frameLength));
     grown.set(this.frame.subarray(0, this.frameFill));
     this.frame = grown;
   }

@@ -21,6 +21,7 @@ import {
   PAYLOAD_TYPE_PROTOBUF,
   SERVER,
 } from './constants.js';
+import { ownBytes, ownCopy } from './bytes.js';
 import { sealFrame } from './frame.js';
 import { fromLong, toLong } from './int64.js';
 import { cryptPayload } from './keys.js';
@@ -298,7 +299,7 @@ export function decodeBody(body: Uint8Array, bodyKey: Rc4 | null, inPlace = fals
   if (body.length < BODY_HEADER_LENGTH) {
     throw new MIMCError(ErrorCode.MALFORMED_FRAME, `frame body of ${body.length} bytes is shorter than its header`);
   }
-  const plain = bodyKey ? bodyKey.apply(body, inPlace ? body : undefined) : body;
+  const plain = bodyKey ? bodyKey.apply(body, inPlace ? body : ownBytes(body.length)) : body;
   const payloadType = (plain[0]! << 8) | plain[1]!;
   if (payloadType !== PAYLOAD_TYPE_PROTOBUF) {
     throw new MIMCError(ErrorCode.MALFORMED_FRAME, `unsupported payload type ${payloadType}`);
@@ -559,7 +560,7 @@ export function openSecMsgPayload(header: ClientHeader, payload: Uint8Array, sec
 
 /** Decrypts and parses the payload of a received SECMSG frame; `payload` itself is left as it is. */
 export function decodeSecMsgPayload(header: ClientHeader, payload: Uint8Array, securityKey: string): MimcPacket {
-  return openSecMsgPayload(header, payload.slice(), securityKey);
+  return openSecMsgPayload(header, ownCopy(payload), securityKey);
 }
 
 // ---------------------------------------------------------------------------------------------

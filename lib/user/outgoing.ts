@@ -1,4 +1,5 @@
 import { MIMCError, ErrorCode } from '../errors.js';
+import { ownCopy } from '../protocol/bytes.js';
 import { PacketType } from '../protocol/constants.js';
 import { encodeP2PMessage, encodeP2TMessage, type MimcPacket, type PacketAck } from '../protocol/packets.js';
 import { UC_MAX_PAYLOAD_BYTES, UcType, encodeUcMessage, encodeUcPacket } from '../protocol/uc.js';
@@ -127,7 +128,7 @@ export class OutgoingMessages {
       topicId: to.topicId,
       packetId: this.host.ids.next(),
       // copied: the app may reuse its buffer before the message is written
-      payload: Uint8Array.prototype.slice.call(payload),
+      payload: ownCopy(payload),
       isStore: options.isStore ?? true,
       bizType: options.bizType,
       conversation: options.conversation === true,

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { BIND_METHOD, CHID, Cmd, PacketType, SERVER } from '../protocol/constants.js';
+import { ownCopy } from '../protocol/bytes.js';
 import { bindSignature } from '../protocol/keys.js';
 import { createClientCodec, type ClientFrameCodec } from '../protocol/client-codec.js';
 import {
@@ -277,7 +278,7 @@ export class Session implements FrameSink {
   private openPacket(header: ClientHeader, payload: Uint8Array): MimcPacket {
     const packet = openSecMsgPayload(header, payload, this.config.token.securityKey);
     if (packet.payload !== undefined && packet.type !== PacketType.PACKET_ACK && packet.type !== PacketType.ONLINE_MESSAGE_ACK) {
-      packet.payload = packet.payload.slice();
+      packet.payload = ownCopy(packet.payload);
     }
     return packet;
   }
