@@ -1,5 +1,5 @@
 import { MIMCError, ErrorCode } from '../errors.js';
-import { readTextCapped } from './http-body.js';
+import { requestText } from './http-client.js';
 
 /** The real MIMC resolver (GSLB). */
 export const DEFAULT_RESOLVER_URL = 'http://resolver.msg.xiaomi.net/gslb/';
@@ -32,10 +32,9 @@ export async function resolveFrontends(
   url.searchParams.set('list', feDomainName);
   let body: unknown;
   try {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const response = await fetch(url, { signal: signal ? AbortSignal.any([timeout, signal]) : timeout });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    body = JSON.parse(await readTextCapped(response, 'resolver'));
+    const answer = await requestText(url, { timeoutMs, what: 'resolver', ...(signal ? { signal } : {}) });
+    if (answer.status < 200 || answer.status > 299) throw new Error(`HTTP ${answer.status}`);
+    body = JSON.parse(answer.text);
   } catch (err) {
     throw new MIMCError(ErrorCode.RESOLVER_FAILED, `resolver request to ${url.origin}${url.pathname} failed`, { cause: err });
   }

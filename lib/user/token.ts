@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import { MIMCError, ErrorCode, upstreamMessage } from '../errors.js';
 import { parseJsonExact } from '../protocol/json.js';
 import { parseJsonUint64, parseUint64 } from '../protocol/int64.js';
-import { readTextCapped } from './http-body.js';
+import { requestText, type HttpAnswer } from './http-client.js';
 import type { Token } from './types.js';
 
 /** The real token service. */
@@ -123,28 +123,23 @@ export class HttpTokenFetcher implements Token {
     const body = `{"appId":${this.appId},"appKey":${JSON.stringify(this.#options.appKey)},"appSecret":${JSON.stringify(
       this.#options.appSecret,
     )},"appAccount":${JSON.stringify(this.#options.appAccount)}}`;
-    let response: Response;
+    let answer: HttpAnswer;
     try {
-      response = await fetch(this.url, {
+      answer = await requestText(this.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
         body,
-        signal: AbortSignal.timeout(this.timeoutMs),
+        timeoutMs: this.timeoutMs,
+        what: 'token service',
       });
     } catch (err) {
       throw new MIMCError(ErrorCode.TOKEN_FETCH_FAILED, `token request to ${this.url} failed`, { cause: err });
     }
-    let text: string;
-    try {
-      text = await readTextCapped(response, 'token service');
-    } catch (err) {
-      throw new MIMCError(ErrorCode.TOKEN_FETCH_FAILED, `token answer from ${this.url} could not be read`, { cause: err });
-    }
-    if (!response.ok) {
-      throw new MIMCError(ErrorCode.TOKEN_FETCH_FAILED, `token service answered HTTP ${response.status}`, {
-        details: { status: response.status },
+    if (answer.status < 200 || answer.status > 299) {
+      throw new MIMCError(ErrorCode.TOKEN_FETCH_FAILED, `token service answered HTTP ${answer.status}`, {
+        details: { status: answer.status },
       });
     }
-    return text;
+    return answer.text;
   }
 }

@@ -1,7 +1,7 @@
 import { MIMCError, ErrorCode } from '../errors.js';
 import { parseJsonExact } from '../protocol/json.js';
 import { parseUint64 } from '../protocol/int64.js';
-import { readTextCapped } from './http-body.js';
+import { requestText } from './http-client.js';
 
 /** Where the MIMC REST API lives (create and dismiss of unlimited groups go there, with the user's token). */
 export const DEFAULT_REST_URL = 'https://mimc.chat.xiaomi.net';
@@ -14,20 +14,20 @@ async function uctopicCall(baseUrl: string, method: 'POST' | 'DELETE', token: st
   const headers: Record<string, string> = { token, accept: 'application/json' };
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   if (init.topicId !== undefined) headers.topicId = init.topicId.toString();
-  let text: string;
+  let url: URL;
   try {
-    const res = await fetch(new URL('/api/uctopic/', baseUrl), {
-      method,
-      headers,
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    text = await readTextCapped(res, `uctopic ${method}`);
+    url = new URL('/api/uctopic/', baseUrl);
   } catch (err) {
-    if (MIMCError.is(err)) throw err;
-    const timedOut = err instanceof Error && err.name === 'TimeoutError';
-    throw new MIMCError(timedOut ? ErrorCode.HTTP_TIMEOUT : ErrorCode.HTTP_ERROR, `uctopic ${method} failed`, { cause: err });
+    throw new MIMCError(ErrorCode.HTTP_ERROR, `uctopic ${method} failed`, { cause: err });
   }
+  // ERR_HTTP_TIMEOUT, ERR_HTTP_TOO_LARGE or ERR_HTTP (network) as they come
+  const { text } = await requestText(url, {
+    method,
+    headers,
+    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+    timeoutMs,
+    what: `uctopic ${method}`,
+  });
   let envelope: unknown;
   try {
     envelope = parseJsonExact(text);

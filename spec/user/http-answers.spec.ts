@@ -7,7 +7,7 @@ import { ErrorCode, MIMCError } from '../../lib/errors.js';
 import { HttpTokenFetcher } from '../../lib/user/token.js';
 import { resolveFrontends } from '../../lib/user/resolver.js';
 import { createUnlimitedGroup } from '../../lib/user/uc-rest.js';
-import { MAX_HTTP_ANSWER_BYTES } from '../../lib/user/http-body.js';
+import { MAX_HTTP_ANSWER_BYTES } from '../../lib/user/http-client.js';
 import { serve, type TestServer, mimcRejection as rejection, endlessAnswer } from '../rest/helpers.js';
 
 let server: TestServer | undefined;
