@@ -9,9 +9,15 @@
  *
  *   node --import ./scripts/ts-node-register.mjs bench/login.ts \
  *     [--sequential 300] [--storm 1000] [--resolver] [--emulator-process | --both]
+ *     [--storm-profile FILE.cpuprofile]
+ *
+ * `--storm-profile` writes a V8 CPU profile of this process covering the storm alone (login()
+ * calls to the last one settled), for bench/profile-summary.ts.
  *
  * Prints one JSON object; times are in milliseconds.
  */
+import { writeFileSync } from 'node:fs';
+import { Session as InspectorSession } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import type { MCUser } from '../lib/index.js';
 import {
@@ -43,6 +49,8 @@ export interface LoginBenchOptions {
   modes?: EmulatorMode[];
   /** Give up a storm login after this long. Default 60 000 ms. */
   timeoutMs?: number;
+  /** Write a CPU profile of the storm (client process only) to this file. */
+  stormProfile?: string;
 }
 
 export interface LoginRun {
@@ -67,6 +75,11 @@ export interface LoginRun {
     allSettledMs: number;
     /** Individual times of the logins that succeeded. */
     loginMs: Percentiles;
+    /**
+     * When each user first entered 'binding' (token fetched and frontend known, TCP connect next):
+     * where the storm's time goes between the token service and the frontend.
+     */
+    bindingMs: Percentiles;
     /** Open file descriptors of this process with every storm user online. */
     openFds: number | null;
     clientCpu: number;
@@ -122,18 +135,41 @@ async function sequential(mode: EmulatorMode, count: number, viaResolver: boolea
   }
 }
 
-async function storm(mode: EmulatorMode, count: number, viaResolver: boolean, timeoutMs: number): Promise<LoginRun['storm']> {
+/** A V8 CPU profile of this process from start() to stop(FILE). */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const session = new InspectorSession();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async (file) => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
+async function storm(mode: EmulatorMode, count: number, viaResolver: boolean, timeoutMs: number, profileFile?: string): Promise<LoginRun['storm']> {
   const emu = await openEmulator(mode);
   const users: MCUser[] = [];
   try {
     for (let i = 0; i < count; i++) users.push(makeUser(emu, `storm_${i}`, { viaResolver }));
     const times: number[] = [];
+    const binding: number[] = [];
     let failures = 0;
     let firstFailure: string | null = null;
     const load = loadSnapshot().loadAvg1m;
+    const stopProfile = profileFile === undefined ? undefined : await startProfile();
     const meter = new CpuMeter(emu.pid);
     meter.start();
     const t0 = performance.now();
+    for (const user of users) {
+      const onState = (next: string) => {
+        if (next !== 'binding') return;
+        binding.push(performance.now() - t0);
+        user.off('stateChange', onState);
+      };
+      user.on('stateChange', onState);
+    }
     await Promise.all(
       users.map((user) =>
         user.login({ timeoutMs }).then(
@@ -147,6 +183,7 @@ async function storm(mode: EmulatorMode, count: number, viaResolver: boolean, ti
     );
     const allSettledMs = performance.now() - t0;
     const cpu = meter.stop();
+    await stopProfile?.(profileFile!);
     return {
       users: count,
       online: users.filter((u) => u.isOnline).length,
@@ -154,6 +191,7 @@ async function storm(mode: EmulatorMode, count: number, viaResolver: boolean, ti
       firstFailure,
       allSettledMs: round(allSettledMs, 1),
       loginMs: percentiles(times, 1),
+      bindingMs: percentiles(binding, 1),
       openFds: openFds(),
       clientCpu: cpu.clientCpu,
       emulatorCpu: cpu.emulatorCpu,
@@ -172,7 +210,7 @@ export async function runLoginBench(options: LoginBenchOptions = {}): Promise<Lo
     benchPhase(`login: ${mode} emulator, ${options.sequential ?? 300} sequential logins`);
     const sequentialRun = await sequential(mode, options.sequential ?? 300, viaResolver);
     benchPhase(`login: ${mode} emulator, a storm of ${options.storm ?? 1000} logins`);
-    runs.push({ mode, viaResolver, sequential: sequentialRun, storm: await storm(mode, options.storm ?? 1000, viaResolver, options.timeoutMs ?? 60_000) });
+    runs.push({ mode, viaResolver, sequential: sequentialRun, storm: await storm(mode, options.storm ?? 1000, viaResolver, options.timeoutMs ?? 60_000, options.stormProfile) });
   }
   return { benchmark: 'login', date: new Date().toISOString(), machine: machineInfo(), runs };
 }
@@ -186,12 +224,14 @@ export function parseLoginArgs(argv: string[]): LoginBenchOptions {
       resolver: { type: 'boolean', default: false },
       'emulator-process': { type: 'boolean', default: false },
       both: { type: 'boolean', default: false },
+      'storm-profile': { type: 'string' },
     },
     strict: true,
   });
   const opts: LoginBenchOptions = { viaResolver: values.resolver };
   if (values.sequential !== undefined) opts.sequential = Math.round(num('sequential', values.sequential));
   if (values.storm !== undefined) opts.storm = Math.round(num('storm', values.storm));
+  if (values['storm-profile'] !== undefined) opts.stormProfile = values['storm-profile'];
   if (values.both) opts.modes = ['in-process', 'child-process'];
   else if (values['emulator-process']) opts.modes = ['child-process'];
   return opts;
