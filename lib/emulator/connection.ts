@@ -3,9 +3,10 @@
  * crypto, and paced COMPOUND delivery with backpressure. The link carries the units, the wire
  * lays out the frames; nothing here depends on which transport it is.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { MIMCError, ErrorCode } from '../errors.js';
+import { pooledRandomBytes } from './random.js';
 import { BIND_KICK, BIND_KICK_OTHERS, Cmd, DirFlag, MAX_BIND_ATTRS_BYTES, PacketType, PushStatus } from '../protocol/constants.js';
 import { EMPTY_FRAME } from '../protocol/frame.js';
 import { bindSignature } from '../protocol/keys.js';
@@ -60,14 +61,14 @@ const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 /** A random alphanumeric challenge of 16 to 32 characters. */
 export function randomChallenge(): string {
-  const bytes = randomBytes(64);
+  const bytes = pooledRandomBytes(64);
   const length = 16 + (bytes[0]! % 17);
   let out = '';
   for (let i = 1; i < bytes.length && out.length < length; i++) {
     // 248 = 4 * 62: rejecting larger bytes keeps the alphabet uniform.
     if (bytes[i]! < 248) out += ALNUM[bytes[i]! % 62];
   }
-  while (out.length < length) out += ALNUM[randomBytes(1)[0]! % 62];
+  while (out.length < length) out += ALNUM[pooledRandomBytes(1)[0]! % 62];
   return out;
 }
 

@@ -2,8 +2,8 @@
  * In-memory state of the emulated MIMC service: accounts (uuid, sequence counter, offline
  * store, per-resource acknowledgement), tokens and topics. No I/O; survives restartFrontend.
  */
-import { randomBytes } from 'node:crypto';
 import { MIMCError, ErrorCode } from '../errors.js';
+import { pooledRandomBytes } from './random.js';
 import type { EmulatorApp, EmulatorStats } from './types.js';
 
 /** A message waiting in, or passing through, an account's delivery stream. */
@@ -35,7 +35,7 @@ const TOKENS_PER_ACCOUNT = 32;
 
 /** A random id in [2^61, 2^62): above 2^53 on purpose, and still a positive int64. */
 export function randomBigId(): bigint {
-  const bytes = randomBytes(8);
+  const bytes = pooledRandomBytes(8);
   return (bytes.readBigUInt64BE() & ((1n << 61n) - 1n)) | (1n << 61n);
 }
 
@@ -194,8 +194,8 @@ export class Store {
 
   /** Issues a fresh token and security key for the account. */
   issueToken(account: Account): { token: string; record: TokenRecord } {
-    const token = randomBytes(24).toString('base64url');
-    const record: TokenRecord = { account, securityKey: randomBytes(16).toString('base64'), expiresAt: this.now() + this.tokenTtlMs };
+    const token = pooledRandomBytes(24).toString('base64url');
+    const record: TokenRecord = { account, securityKey: pooledRandomBytes(16).toString('base64'), expiresAt: this.now() + this.tokenTtlMs };
     this.tokens.set(token, record);
     account.tokens.push(token);
     while (account.tokens.length > TOKENS_PER_ACCOUNT) this.tokens.delete(account.tokens.shift()!);
