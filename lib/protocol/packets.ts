@@ -571,9 +571,16 @@ export interface ClientIdentity {
   resource: string;
 }
 
+// The CONN payload depends on the udid alone (the TCP client always sends ''): encoded once, read-only.
+let connPayloadUdid: string | undefined;
+let connPayload: Uint8Array = new Uint8Array(0);
+
 export function buildConnFrame(who: ClientIdentity, id: string, udid: string): Uint8Array {
-  const payload = encodeConn({ version: CONN_VERSION, os: CONN_OS, udid, sdk: CONN_SDK });
-  return encodeV6Frame(clientHeader(Cmd.CONN, who.uuid, who.resource, id), payload, null);
+  if (udid !== connPayloadUdid) {
+    connPayload = encodeConn({ version: CONN_VERSION, os: CONN_OS, udid, sdk: CONN_SDK });
+    connPayloadUdid = udid;
+  }
+  return encodeV6Frame(clientHeader(Cmd.CONN, who.uuid, who.resource, id), connPayload, null);
 }
 
 export function buildBindFrame(
