@@ -44,11 +44,13 @@ type EntryState = 'received' | 'handling' | 'failed';
 /** A message of a list, decoded: what a batch of its kind carries. */
 export type DecodedItem = { kind: 'p2p'; message: P2PMessage } | { kind: 'p2t'; message: P2TMessage } | { kind: 'uc'; message: UCMessage };
 
-/** One entry of a server list: its sequence, and how to decode it (only done for a new sequence; null if unparsable). */
+/** One entry of a server list: its sequence (the list's decoder turns only new ones into messages). */
 export interface IncomingItem {
-  sequence: bigint | undefined;
-  decode(): DecodedItem | null;
+  sequence?: bigint;
 }
+
+/** Decodes an item of a list into the message its batch carries; null if unparsable (logged). */
+export type ItemDecoder<T extends IncomingItem> = (item: T) => DecodedItem | null;
 
 interface Entry {
   sequence: bigint;
@@ -126,8 +128,7 @@ export class IncomingPipeline {
 
   /** Takes a COMPOUND list from the bound session. */
   acceptList(list: PacketList): void {
-    const items = list.packets.map((packet) => ({ sequence: packet.sequence, decode: () => this.decodePacket(packet) }));
-    if (!this.accept(items, list.maxSequence)) return;
+    if (!this.accept(list.packets, list.maxSequence, (packet) => this.decodePacket(packet))) return;
     if (list.status === PushStatus.EXCEED_COUNT_LIMIT) this.host.onPullNotification(list);
     this.advanceAcks();
     this.pump();
@@ -137,14 +138,14 @@ export class IncomingPipeline {
    * Takes one server list of any kind (the unlimited-group part feeds its lists here): each item
    * is decoded only if it is new. An ack of the list covers `maxSequence`.
    */
-  acceptItems(items: readonly IncomingItem[], maxSequence: bigint): void {
-    if (!this.accept(items, maxSequence)) return;
+  acceptItems<T extends IncomingItem>(items: readonly T[], maxSequence: bigint, decode: ItemDecoder<T>): void {
+    if (!this.accept(items, maxSequence, decode)) return;
     this.advanceAcks();
     this.pump();
   }
 
   /** False when nothing of the list was taken (closed, paused, flooded): it is not acknowledged. */
-  private accept(items: readonly IncomingItem[], maxSequence: bigint): boolean {
+  private accept<T extends IncomingItem>(items: readonly T[], maxSequence: bigint, decode: ItemDecoder<T>): boolean {
     if (this.closed || this.paused) return false; // not acknowledged: the server sends it again at the next login
     const fresh: Entry[] = [];
     const sequences = new Set<bigint>();
@@ -159,7 +160,7 @@ export class IncomingPipeline {
         continue;
       }
       sequences.add(sequence);
-      const decoded = item.decode();
+      const decoded = decode(item);
       if (decoded) fresh.push({ kind: decoded.kind, message: decoded.message, sequence, list: id, state: 'received', attempts: 0, receivedAt: performance.now() });
       else this.finish(sequence); // unparsable: logged, and it cannot block the acks
     }
@@ -246,6 +247,7 @@ export class IncomingPipeline {
     }
     return null;
   }
+
 
   private insert(entry: Entry): void {
     (this.unfinished ??= new Map()).set(entry.sequence, entry);

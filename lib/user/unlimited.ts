@@ -283,8 +283,7 @@ export class UnlimitedGroups {
     let max = list.maxSequence;
     for (const m of list.messages) if (m.sequence !== undefined && (max === undefined || m.sequence > max)) max = m.sequence;
     if (max === undefined) return;
-    const items = list.messages.map((m) => ({ sequence: m.sequence, decode: () => ({ kind: 'uc' as const, message: toUCMessage(m, group.topicId) }) }));
-    group.pipeline.acceptItems(items, max);
+    group.pipeline.acceptItems(list.messages, max, (m) => ({ kind: 'uc', message: toUCMessage(m, group.topicId) }));
   }
 
   private onDismiss(ref: GroupRef): void {
