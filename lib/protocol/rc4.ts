@@ -43,26 +43,62 @@ function crypt(s: State, src: Uint8Array, srcStart: number, length: number, dst:
 /** Most keystream bytes one `Rc4` keeps: bounds a connection's idle memory (64 KiB). */
 export const RC4_KEYSTREAM_CAP = 64 * 1024;
 
-/** Below this many bytes a plain byte loop beats making the three word views. */
-const WORD_XOR_MIN = 512;
+/** From this many bytes on, XOR-ing words (through an aligned copy if need be) beats the byte loop. */
+const WORD_XOR_MIN = 256;
+
+/** Where an unaligned range is XOR-ed word by word; grown on demand up to the keystream cap. */
+let alignedScratch = new Uint8Array(0);
+let alignedScratch32 = new Uint32Array(0);
+const NO_WORDS = new Uint32Array(0);
 
 /**
- * XORs `src[srcStart, +length)` with `stream[0, length)` into `dst` from `dstStart`, four bytes
- * at a time when the range is long and both ends are word-aligned.
+ * XORs `src[srcStart, +length)` with `stream[0, length)` into `dst` from `dstStart`. Long ranges
+ * go four bytes at a time: in place through word views when both ends are word-aligned, else
+ * through an aligned scratch copy (two memcpy and a word loop still beat a byte loop).
+ * `stream32` views `stream` (at least ceil(length / 4) words).
  */
-function xorRange(stream: Uint8Array, src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number): void {
-  let k = 0;
+function xorRange(stream: Uint8Array, stream32: Uint32Array, src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number): void {
+  if (length < WORD_XOR_MIN) return xorBytes(stream, src, srcStart, length, dst, dstStart);
   const srcAt = src.byteOffset + srcStart;
   const dstAt = dst.byteOffset + dstStart;
-  if (length >= WORD_XOR_MIN && ((srcAt | dstAt) & 3) === 0) {
-    const words = length >>> 2;
-    const s32 = new Uint32Array(stream.buffer, stream.byteOffset, words);
+  const words = length >>> 2;
+  if (((srcAt | dstAt) & 3) === 0) {
     const d32 = new Uint32Array(src.buffer, srcAt, words);
-    const o32 = new Uint32Array(dst.buffer, dstAt, words);
-    for (let w = 0; w < words; w++) o32[w] = d32[w]! ^ s32[w]!;
-    k = words << 2;
+    const o32 = dst === src && dstStart === srcStart ? d32 : new Uint32Array(dst.buffer, dstAt, words);
+    for (let w = 0; w < words; w++) o32[w] = d32[w]! ^ stream32[w]!;
+    const done = words << 2;
+    return xorBytesFrom(stream, done, src, srcStart + done, length - done, dst, dstStart + done);
   }
-  for (; k < length; k++) dst[dstStart + k] = src[srcStart + k]! ^ stream[k]!;
+  const padded = (words + 1) << 2;
+  if (alignedScratch.length < padded) {
+    alignedScratch = new Uint8Array(Math.max(padded, Math.min(2 * alignedScratch.length, RC4_KEYSTREAM_CAP + 4)));
+    alignedScratch32 = new Uint32Array(alignedScratch.buffer);
+  }
+  const scratch = alignedScratch;
+  const scratch32 = alignedScratch32;
+  scratch.set(src.subarray(srcStart, srcStart + length));
+  const all = (length + 3) >>> 2; // the tail word XORs a few bytes past `length`: scratch only, never copied out
+  for (let w = 0; w < all; w++) scratch32[w] = scratch32[w]! ^ stream32[w]!;
+  dst.set(scratch.subarray(0, length), dstStart);
+}
+
+/** The byte loop, four at a time (fewer loop checks). */
+function xorBytes(stream: Uint8Array, src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number): void {
+  xorBytesFrom(stream, 0, src, srcStart, length, dst, dstStart);
+}
+
+function xorBytesFrom(stream: Uint8Array, at: number, src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number): void {
+  let k = 0;
+  for (const end4 = length - 3; k < end4; k += 4) {
+    const a = srcStart + k;
+    const b = dstStart + k;
+    const c = at + k;
+    dst[b] = src[a]! ^ stream[c]!;
+    dst[b + 1] = src[a + 1]! ^ stream[c + 1]!;
+    dst[b + 2] = src[a + 2]! ^ stream[c + 2]!;
+    dst[b + 3] = src[a + 3]! ^ stream[c + 3]!;
+  }
+  for (; k < length; k++) dst[dstStart + k] = src[srcStart + k]! ^ stream[at + k]!;
 }
 
 /**
@@ -78,6 +114,8 @@ export class Rc4 {
   private i = 0;
   private j = 0;
   private stream: Uint8Array = new Uint8Array(0);
+  /** Word view of `stream`, made when a long range first needs it (most connections never do). */
+  private stream32: Uint32Array | null = null;
   private generated = 0;
   /** Scratch state for the bytes past the cap (allocated only if a frame needs it). */
   private overflow: State | null = null;
@@ -96,9 +134,10 @@ export class Rc4 {
   /** `apply` on `src[srcStart, +length)` into `dst` from `dstStart` (the same bytes for in place). */
   applyRange(src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number): void {
     if (length > this.generated) this.extend(Math.min(length, RC4_KEYSTREAM_CAP));
-    if (length <= this.generated) return xorRange(this.stream, src, srcStart, length, dst, dstStart);
+    const stream32 = length < WORD_XOR_MIN ? NO_WORDS : (this.stream32 ??= new Uint32Array(this.stream.buffer));
+    if (length <= this.generated) return xorRange(this.stream, stream32, src, srcStart, length, dst, dstStart);
     const head = this.generated;
-    xorRange(this.stream, src, srcStart, head, dst, dstStart);
+    xorRange(this.stream, stream32, src, srcStart, head, dst, dstStart);
     const s = (this.overflow ??= new Int32Array(256));
     s.set(this.state);
     crypt(s, src, srcStart + head, length - head, dst, dstStart + head, this.i, this.j);
@@ -112,6 +151,7 @@ export class Rc4 {
       const grown = new Uint8Array(Math.min(size, RC4_KEYSTREAM_CAP));
       grown.set(this.stream.subarray(0, this.generated));
       this.stream = grown;
+      this.stream32 = null;
     }
     const s = this.state;
     let i = this.i;
