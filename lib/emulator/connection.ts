@@ -87,7 +87,8 @@ export class Connection implements ClientPeer {
   private readonly wire: ServerWire;
   private challenge = '';
   session: BoundSession | null = null;
-  readonly log: Logger;
+  /** The connection's child logger, made at first use: most connections never log at the level in force. */
+  private childLog: Logger | null = null;
 
   /** What goes into the next COMPOUND (cursor into the store, live queue, window). */
   private readonly delivery: DeliveryCursor;
@@ -108,13 +109,12 @@ export class Connection implements ClientPeer {
     this.wire = createServerWire(link.kind, core.options.maxFrameBody);
     // Until BIND succeeds only small frames are accepted: an anonymous peer holds at most this much.
     link.setMaxBody(this.preBindLimit);
-    this.log = core.log.child({ conn: id, transport: link.kind });
     const { idleTimeoutMs, bindTimeoutMs } = core.options;
     this.idleTimer = setTimeout(() => this.close(`no inbound bytes for ${idleTimeoutMs} ms`), idleTimeoutMs);
     this.loginTimer = setTimeout(() => this.close(`not bound within ${bindTimeoutMs} ms`), bindTimeoutMs);
     const { compoundBatchSize, maxFrameBody, offlineStoreLimit, maxUnackedBatches } = core.options;
     this.delivery = new DeliveryCursor(compoundBatchSize, maxFrameBody, Buffer.byteLength(core.app.appPackage), offlineStoreLimit, maxUnackedBatches);
-    this.writer = new FrameWriter(link, this.wire, core.faultState, core.stats, core.options.maxQueuedBytes, this.log, {
+    this.writer = new FrameWriter(link, this.wire, core.faultState, core.stats, core.options.maxQueuedBytes, this, {
       appAccount: () => this.appAccount,
       overflow: (reason) => this.close(reason),
       drained: () => this.schedulePump(),
@@ -125,7 +125,11 @@ export class Connection implements ClientPeer {
       ended: (reason) => this.close(reason),
       closed: () => this.onLinkClosed(),
     });
-    this.log.debug({ remote: link.remote }, 'connection accepted');
+    if (core.log.isLevelEnabled('debug')) this.log.debug({ remote: link.remote }, 'connection accepted');
+  }
+
+  get log(): Logger {
+    return (this.childLog ??= this.core.log.child({ conn: this.id, transport: this.link.kind }));
   }
 
   private get preBindLimit(): number {
@@ -231,7 +235,7 @@ export class Connection implements ClientPeer {
     this.wire.keyWith(this.challenge, conn.udid);
     this.state = 'handshaken';
     this.loginTimer?.refresh();
-    this.log.debug({ sdk: conn.sdk, version: conn.version, udidLength: conn.udid.length }, 'handshake done');
+    if (this.core.log.isLevelEnabled('debug')) this.log.debug({ sdk: conn.sdk, version: conn.version, udidLength: conn.udid.length }, 'handshake done');
   }
 
   private handleBind(header: ClientHeader, payload: Uint8Array): void {
@@ -307,7 +311,7 @@ export class Connection implements ClientPeer {
     }
     this.core.register(this);
     reply({ result: true });
-    this.log.info({ account: account.appAccount, resource: header.resource }, 'bound');
+    if (this.core.log.isLevelEnabled('info')) this.log.info({ account: account.appAccount, resource: header.resource }, 'bound');
     // Everything stored and not acknowledged by this resource is (re)delivered.
     this.delivery.restart(account.ackedBy(header.resource), true);
     this.schedulePump();

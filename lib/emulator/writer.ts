@@ -43,7 +43,8 @@ export class FrameWriter {
     private readonly faults: FaultState,
     private readonly stats: EmulatorStats,
     private readonly maxQueuedBytes: number,
-    private readonly log: Logger,
+    /** Whose logger the fault logs go to (the connection makes its child logger at first use). */
+    private readonly owner: { readonly log: Logger },
     private readonly hooks: WriterHooks,
   ) {}
 
@@ -54,7 +55,7 @@ export class FrameWriter {
     let bytes = frame;
     if (this.faults.takeCorruption(this.hooks.appAccount())) {
       bytes = this.wire.corrupt(frame);
-      this.log.info('fault: corrupted an outbound frame');
+      this.owner.log.info('fault: corrupted an outbound frame');
     }
     this.stats.framesOut++;
     if (!this.corked) {
