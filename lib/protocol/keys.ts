@@ -6,6 +6,16 @@ const utf8 = new TextEncoder();
 
 /** The second half of a string by code points; strings of length 0 or 1 are kept whole. */
 function secondHalf(s: string): string {
+  let surrogates = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) {
+      surrogates = true;
+      break;
+    }
+  }
+  // without surrogates every code unit is a code point: the same cut, without an array of them
+  if (!surrogates) return s.slice(s.length >> 1);
   const codePoints = Array.from(s);
   return codePoints.slice(Math.floor(codePoints.length / 2)).join('');
 }

@@ -78,6 +78,14 @@ export function parseTokenJson(text: string, expected: { appId: bigint; appAccou
   };
 }
 
+function parsedUrl(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined; // requestText reports it
+  }
+}
+
 export interface HttpTokenFetcherOptions {
   appId: bigint | string;
   appKey: string;
@@ -97,6 +105,8 @@ export class HttpTokenFetcher implements Token {
   private readonly appId: bigint;
   private readonly url: string;
   private readonly timeoutMs: number;
+  /** `url` parsed, at the first fetch that could (a bad URL fails each fetch, as before). */
+  private target: URL | undefined;
   /** Holds the app secret: an ES private field, so util.inspect and JSON.stringify never see it. */
   readonly #options: HttpTokenFetcherOptions;
 
@@ -125,7 +135,7 @@ export class HttpTokenFetcher implements Token {
     )},"appAccount":${JSON.stringify(this.#options.appAccount)}}`;
     let answer: HttpAnswer;
     try {
-      answer = await requestText(this.url, {
+      answer = await requestText((this.target ??= parsedUrl(this.url)) ?? this.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body,
