@@ -1,6 +1,8 @@
 /**
  * Typed builders and parsers for every MIMC frame in both directions, over the protobufjs
- * code generated from proto/. Ids are bigint here; Long never leaves this module.
+ * code generated from proto/, except the hot paths: the header and MIMC packet encode in
+ * proto-writer.ts, and the receive-path decoders (header, packet, packet list, ack, P2P/P2T
+ * message) in proto-reader.ts. Ids are bigint here; Long never leaves this module.
  */
 import { MIMCError, ErrorCode } from '../errors.js';
 import { ims, mimc } from './gen/proto.js';
@@ -25,9 +27,10 @@ import { ownBytes, ownCopy } from './bytes.js';
 import { sealFrame } from './frame.js';
 import { fromLong, toLong } from './int64.js';
 import { cryptPayload } from './keys.js';
+import { readClientHeader, readMimcPacket, readP2PMessage, readP2TMessage, readPacketAck, readPacketList } from './proto-reader.js';
 import { protoWriter } from './proto-writer.js';
 import type { Rc4 } from './rc4.js';
-import { groupFromProto, groupToProto, has, type GroupRef, type UserRef, optionalString, parse, present, userFromProto, userToProto } from './proto-fields.js';
+import { groupToProto, has, type GroupRef, type UserRef, optionalString, parse, present, userToProto } from './proto-fields.js';
 
 // ---------------------------------------------------------------------------------------------
 // Domain types
@@ -208,21 +211,7 @@ function writeHeader(h: ClientHeader): number {
 }
 
 export function decodeHeader(bytes: Uint8Array): ClientHeader {
-  const m = parse('client header', () => ims.ClientHeader.decode(bytes));
-  const header: ClientHeader = {
-    chid: m.chid,
-    uuid: fromLong(m.uuid, false),
-    server: m.server,
-    resource: m.resource,
-    cmd: m.cmd,
-    id: m.id,
-    dirFlag: m.dirFlag,
-    cipher: m.cipher,
-  };
-  if (has(m, 'subcmd')) header.subcmd = m.subcmd;
-  if (has(m, 'errCode')) header.errCode = m.errCode;
-  if (has(m, 'errStr')) header.errStr = m.errStr;
-  return header;
+  return readClientHeader(bytes);
 }
 
 /** The protobuf bytes of a ClientHeader; refuses one that does not fit the u16 headerLen of either framing. */
@@ -395,12 +384,7 @@ export function encodeP2PMessage(msg: P2PMessage): Uint8Array {
 }
 
 export function decodeP2PMessage(bytes: Uint8Array): P2PMessage {
-  const m = parse('P2P message', () => mimc.MIMCP2PMessage.decode(bytes));
-  const msg: P2PMessage = { from: userFromProto(m.from), to: userFromProto(m.to), payload: m.payload };
-  if (has(m, 'isStore')) msg.isStore = m.isStore;
-  const bizType = optionalString(m, 'bizType');
-  if (bizType !== undefined) msg.bizType = bizType;
-  return msg;
+  return readP2PMessage(bytes);
 }
 
 export function encodeP2TMessage(msg: P2TMessage): Uint8Array {
@@ -410,29 +394,7 @@ export function encodeP2TMessage(msg: P2TMessage): Uint8Array {
 }
 
 export function decodeP2TMessage(bytes: Uint8Array): P2TMessage {
-  const m = parse('P2T message', () => mimc.MIMCP2TMessage.decode(bytes));
-  const msg: P2TMessage = {
-    from: userFromProto(m.from),
-    to: groupFromProto(m.to),
-    payload: m.payload,
-  };
-  if (has(m, 'isStore')) msg.isStore = m.isStore;
-  const bizType = optionalString(m, 'bizType');
-  if (bizType !== undefined) msg.bizType = bizType;
-  return msg;
-}
-
-function packetFromProto(m: mimc.IMIMCPacket): MimcPacket {
-  // protobufjs drops an enum value it does not know, and an absent field reads as the proto2
-  // default P2P_MESSAGE: only a type actually decoded may be taken, anything else is 0.
-  const type = has(m, 'type') ? (m.type ?? 0) : 0;
-  const p: MimcPacket = { packetId: m.packetId ?? '', package: m.package ?? '', type };
-  if (has(m, 'sequence')) p.sequence = fromLong(m.sequence, false);
-  if (has(m, 'payload')) p.payload = m.payload ?? new Uint8Array(0);
-  if (has(m, 'timestamp')) p.timestamp = fromLong(m.timestamp, false);
-  if (has(m, 'conversation')) p.conversation = m.conversation === true;
-  if (has(m, 'convIndex')) p.convIndex = fromLong(m.convIndex, false);
-  return p;
+  return readP2TMessage(bytes);
 }
 
 export function encodeMimcPacket(p: MimcPacket): Uint8Array {
@@ -441,8 +403,9 @@ export function encodeMimcPacket(p: MimcPacket): Uint8Array {
   return protoWriter.copy(0);
 }
 
+/** A packet without a type, or with one this SDK does not know, has type 0. */
 export function decodeMimcPacket(bytes: Uint8Array): MimcPacket {
-  return packetFromProto(parse('MIMC packet', () => mimc.MIMCPacket.decode(bytes)));
+  return readMimcPacket(bytes);
 }
 
 export function encodePacketAck(a: PacketAck): Uint8Array {
@@ -452,19 +415,7 @@ export function encodePacketAck(a: PacketAck): Uint8Array {
 }
 
 export function decodePacketAck(bytes: Uint8Array): PacketAck {
-  const m = parse('packet ack', () => mimc.MIMCPacketAck.decode(bytes));
-  const ack: PacketAck = {
-    packetId: m.packetId,
-    uuid: fromLong(m.uuid, true),
-    resource: m.resource,
-    sequence: fromLong(m.sequence, false),
-    timestamp: fromLong(m.timestamp, false),
-    package: m.package,
-    errorMsg: m.errorMsg,
-  };
-  if (has(m, 'code')) ack.code = m.code;
-  if (has(m, 'convIndex')) ack.convIndex = fromLong(m.convIndex, false);
-  return ack;
+  return readPacketAck(bytes);
 }
 
 export function encodePacketList(l: PacketList): Uint8Array {
@@ -474,14 +425,7 @@ export function encodePacketList(l: PacketList): Uint8Array {
 }
 
 export function decodePacketList(bytes: Uint8Array): PacketList {
-  const m = parse('packet list', () => mimc.MIMCPacketList.decode(bytes));
-  return {
-    uuid: fromLong(m.uuid, true),
-    resource: m.resource,
-    maxSequence: fromLong(m.maxSequence, false),
-    packets: m.packets.map(packetFromProto),
-    status: m.status,
-  };
+  return readPacketList(bytes);
 }
 
 export function encodeSequenceAck(a: SequenceAck): Uint8Array {

@@ -1,12 +1,13 @@
 /**
  * Unlimited groups ("UC"): the UCPacket carried by a MIMCPacket of type UC_PACKET, and each
- * UC payload. Pure codecs over the generated protobuf code; required proto2 fields are checked
- * by the decoder, so a UC frame missing one is a MALFORMED_FRAME.
+ * UC payload. Pure codecs over the generated protobuf code (UCPacket, UCMessage and
+ * UCMessageList decode with proto-reader.ts); required proto2 fields are checked by the
+ * decoder, so a UC frame missing one is a MALFORMED_FRAME.
  */
-import { MIMCError, ErrorCode } from '../errors.js';
 import { mimc } from './gen/proto.js';
 import { fromLong, toLong } from './int64.js';
-import { groupFromProto, groupToProto, has, optionalString, parse, present, userFromProto, userToProto, type GroupRef, type UserRef } from './proto-fields.js';
+import { readUcMessage, readUcMessageList, readUcPacket } from './proto-reader.js';
+import { groupFromProto, groupToProto, optionalString, parse, present, userToProto, type GroupRef, type UserRef } from './proto-fields.js';
 
 export const UcType = {
   PING: 1,
@@ -79,11 +80,9 @@ export function encodeUcPacket(p: UcPacket): Uint8Array {
   ).finish();
 }
 
+/** A UC packet of a type this SDK does not know misses its required type: MALFORMED_FRAME. */
 export function decodeUcPacket(bytes: Uint8Array): UcPacket {
-  const m = parse('UC packet', () => mimc.UCPacket.decode(bytes));
-  // protobufjs drops an enum value it does not know; the field is required, so that is a bad packet
-  if (!has(m, 'type')) throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'UC packet of unknown type');
-  return { user: userFromProto(m.user), type: m.type, payload: m.payload, packetId: m.packetId };
+  return readUcPacket(bytes);
 }
 
 /** The payload of JOIN, QUIT, DISMISS and QUERY_ONLINE_USERS: the group alone. */
@@ -128,25 +127,12 @@ function messageToProto(msg: UcMessage): mimc.UCMessage {
   }) as mimc.UCMessage;
 }
 
-function messageFromProto(m: mimc.IUCMessage): UcMessage {
-  const msg: UcMessage = { group: groupFromProto(m.group), payload: m.payload ?? new Uint8Array(0) };
-  if (has(m, 'sequence')) msg.sequence = fromLong(m.sequence, false);
-  if (has(m, 'isStore')) msg.isStore = m.isStore === true;
-  if (has(m, 'user')) msg.user = userFromProto(m.user);
-  if (has(m, 'timestamp')) msg.timestamp = fromLong(m.timestamp, false);
-  const packetId = optionalString(m, 'packetId');
-  if (packetId !== undefined) msg.packetId = packetId;
-  const bizType = optionalString(m, 'bizType');
-  if (bizType !== undefined) msg.bizType = bizType;
-  return msg;
-}
-
 export function encodeUcMessage(msg: UcMessage): Uint8Array {
   return mimc.UCMessage.encode(messageToProto(msg)).finish();
 }
 
 export function decodeUcMessage(bytes: Uint8Array): UcMessage {
-  return messageFromProto(parse('UC message', () => mimc.UCMessage.decode(bytes)));
+  return readUcMessage(bytes);
 }
 
 export function encodeUcMessageList(list: UcMessageList): Uint8Array {
@@ -160,10 +146,7 @@ export function encodeUcMessageList(list: UcMessageList): Uint8Array {
 }
 
 export function decodeUcMessageList(bytes: Uint8Array): UcMessageList {
-  const m = parse('UC message list', () => mimc.UCMessageList.decode(bytes));
-  const list: UcMessageList = { group: groupFromProto(m.group), messages: m.message.map(messageFromProto) };
-  if (has(m, 'maxSequence')) list.maxSequence = fromLong(m.maxSequence, false);
-  return list;
+  return readUcMessageList(bytes);
 }
 
 export function encodeUcSequenceAck(a: UcSequenceAck): Uint8Array {

@@ -1,0 +1,881 @@
+/**
+ * The protobuf decoder of the messages on the receive path of every frame: ims.ClientHeader, the
+ * MIMCPacket (and the MIMCPacketList of a COMPOUND), its acks, the P2P and P2T messages, and the
+ * UC packet, message and message list. It reads the wire bytes straight into the domain objects
+ * of packets.ts and uc.ts: no Reader object, no Long, no message object with prototype defaults.
+ *
+ * The decoded objects are exactly those of the protobufjs code generated from proto/ (which
+ * spec/protocol/proto-reader.spec.ts holds it to):
+ * - proto2 presence: an optional field the domain type marks optional is set only when it was
+ *   on the wire; the others read as protobufjs' defaults when absent (e.g. dirFlag 1, status 1).
+ * - the last occurrence of a scalar field wins; a repeated occurrence of an embedded message
+ *   merges into the earlier one, field by field, as protobufjs does.
+ * - an enum value the schema does not know is dropped (the field keeps its earlier value).
+ * - int32 fields are the low 32 bits of the varint; bool is true when any bit of it is set;
+ *   uint64 and int64 fields come back as exact bigints (int64 signed, uint64 unsigned).
+ * - `bytes` fields are views into the input (of its type: a Buffer in gives Buffer views).
+ * - strings: UTF-8 decoded; invalid UTF-8 becomes U+FFFD per the WHATWG decoder (maximal
+ *   subparts), as protobufjs does too (TextDecoder, or Buffer's utf8Slice for a Buffer). A
+ *   leading byte order mark is kept.
+ * - unknown fields are skipped, groups included (iteratively, nested up to protobufjs' limit).
+ *
+ * It is stricter than protobufjs where that only refuses nonsense no encoder writes: a known
+ * field with the wrong wire type, and an unknown varint longer than 10 bytes. Everything
+ * protobufjs refuses is refused too. Any failure is a MIMCError MALFORMED_FRAME
+ * "cannot parse <message>"; every read is bounds-checked and the work is linear in the input.
+ */
+import { MIMCError, ErrorCode } from '../errors.js';
+import type { ClientHeader, MimcPacket, P2PMessage, P2TMessage, PacketAck, PacketList } from './packets.js';
+import type { GroupRef, UserRef } from './proto-fields.js';
+import type { UcMessage, UcMessageList, UcPacket } from './uc.js';
+
+/** protobufjs' Reader.recursionLimit (protoc's default): nesting depth of messages and groups. */
+const RECURSION_LIMIT = 100;
+
+/** What an absent `bytes` field of a P2P/P2T message reads as: protobufjs' prototype default, a Buffer. */
+const ABSENT_BYTES: Uint8Array = Buffer.alloc(0);
+
+const TWO_32 = 4294967296;
+
+type Utf8Slice = (this: Uint8Array, start: number, end: number) => string;
+/** Node's native UTF-8 slice (what protobufjs uses for a Buffer); works on any Uint8Array. */
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice?: Utf8Slice }).utf8Slice;
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** The bigint of an unsigned 64-bit value given as its 32-bit halves; one conversion when below 2^53. */
+function uint64(lo: number, hi: number): bigint {
+  return hi < 0x200000 ? BigInt(hi * TWO_32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+/** The bigint of a signed (two's-complement) 64-bit value given as its 32-bit halves. */
+function int64(lo: number, hi: number): bigint {
+  const h = hi | 0;
+  return h < 0x200000 && h >= -0x200000 ? BigInt(h * TWO_32 + lo) : (BigInt(h) << 32n) | BigInt(lo);
+}
+
+/**
+ * A cursor over one input. Every read takes the end of the message being read, so nothing
+ * reads past an embedded message. Synchronous use only; the one instance is reset per decode.
+ */
+class ProtoReader {
+  buf: Uint8Array = ABSENT_BYTES;
+  pos = 0;
+  /** The 32-bit halves of the last varint64 read (unsigned). */
+  lo = 0;
+  hi = 0;
+  /** Names the message in errors. */
+  what = '';
+  /** Field numbers of the groups being skipped, innermost last. */
+  private readonly groups = new Int32Array(RECURSION_LIMIT + 2);
+
+  start(bytes: Uint8Array, what: string): void {
+    this.buf = bytes;
+    this.pos = 0;
+    this.what = what;
+  }
+
+  fail(reason: string): never {
+    throw new MIMCError(ErrorCode.MALFORMED_FRAME, `cannot parse ${this.what}`, { details: { reason, offset: this.pos } });
+  }
+
+  /** A field tag: a varint of at most 5 bytes that fits 32 bits (as protobufjs reads it). */
+  tag(end: number): number {
+    const b = this.buf;
+    let p = this.pos;
+    if (p < end) {
+      const first = b[p]!;
+      if (first < 128) {
+        this.pos = p + 1;
+        return first;
+      }
+    }
+    let value = 0;
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (p >= end) this.fail('truncated tag');
+      const byte = b[p++]!;
+      value |= (byte & 127) << shift;
+      if (byte < 128) {
+        this.pos = p;
+        return value >>> 0;
+      }
+    }
+    if (p >= end) this.fail('truncated tag');
+    const byte = b[p++]!;
+    this.pos = p;
+    if (byte > 15) this.fail('tag beyond 32 bits');
+    return (value | (byte << 28)) >>> 0;
+  }
+
+  /** A varint's low 32 bits, unsigned (protobufjs' uint32; int32 is this `| 0`). At most 10 bytes. */
+  varint32(end: number): number {
+    const b = this.buf;
+    let p = this.pos;
+    if (p < end) {
+      const first = b[p]!;
+      if (first < 128) {
+        this.pos = p + 1;
+        return first;
+      }
+    }
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (p >= end) this.fail('truncated varint');
+      const byte = b[p++]!;
+      value |= (byte & 127) << shift;
+      if (byte < 128) {
+        this.pos = p;
+        return value >>> 0;
+      }
+    }
+    // bytes 6 to 10 only carry bits above 32
+    for (let k = 0; k < 5; k++) {
+      if (p >= end) this.fail('truncated varint');
+      if (b[p++]! < 128) {
+        this.pos = p;
+        return value >>> 0;
+      }
+    }
+    this.pos = p;
+    return this.fail('varint longer than 10 bytes');
+  }
+
+  /** A 64-bit varint into `lo` and `hi` (protobufjs' readLongVarint: bits above 64 are dropped). */
+  varint64(end: number): void {
+    const b = this.buf;
+    let p = this.pos;
+    if (p < end) {
+      const first = b[p]!;
+      if (first < 128) {
+        this.pos = p + 1;
+        this.lo = first;
+        this.hi = 0;
+        return;
+      }
+    }
+    let lo = 0;
+    let byte = 0;
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (p >= end) this.fail('truncated varint');
+      byte = b[p++]!;
+      lo |= (byte & 127) << shift;
+      if (byte < 128) {
+        this.pos = p;
+        this.lo = lo >>> 0;
+        this.hi = 0;
+        return;
+      }
+    }
+    if (p >= end) this.fail('truncated varint');
+    byte = b[p++]!;
+    lo |= (byte & 127) << 28;
+    let hi = (byte & 127) >> 4;
+    if (byte >= 128) {
+      for (let shift = 3; ; shift += 7) {
+        if (shift > 31) {
+          this.pos = p;
+          this.fail('varint longer than 10 bytes');
+        }
+        if (p >= end) this.fail('truncated varint');
+        byte = b[p++]!;
+        hi |= (byte & 127) << shift;
+        if (byte < 128) break;
+      }
+    }
+    this.pos = p;
+    this.lo = lo >>> 0;
+    this.hi = hi >>> 0;
+  }
+
+  uint64(end: number): bigint {
+    this.varint64(end);
+    return uint64(this.lo, this.hi);
+  }
+
+  int64(end: number): bigint {
+    this.varint64(end);
+    return int64(this.lo, this.hi);
+  }
+
+  /** protobufjs' bool: true when any of the (at most 10) bytes carries a set bit. */
+  bool(end: number): boolean {
+    const b = this.buf;
+    let p = this.pos;
+    let any = 0;
+    for (let k = 0; k < 10; k++) {
+      if (p >= end) this.fail('truncated varint');
+      const byte = b[p++]!;
+      any |= byte & 127;
+      if (byte < 128) {
+        this.pos = p;
+        return any !== 0;
+      }
+    }
+    this.pos = p;
+    return this.fail('varint longer than 10 bytes');
+  }
+
+  /** A length prefix (below 2^31, as protobufjs reads it) whose bytes fit before `end`; returns where they end. */
+  length(end: number): number {
+    const b = this.buf;
+    let p = this.pos;
+    let n: number;
+    if (p < end && b[p]! < 128) {
+      n = b[p++]!;
+    } else {
+      n = 0;
+      let shift = 0;
+      for (; shift < 28; shift += 7) {
+        if (p >= end) this.fail('truncated length');
+        const byte = b[p++]!;
+        n |= (byte & 127) << shift;
+        if (byte < 128) break;
+      }
+      if (shift === 28) {
+        if (p >= end) this.fail('truncated length');
+        const byte = b[p++]!;
+        if (byte > 7) {
+          this.pos = p;
+          this.fail('length beyond 2^31');
+        }
+        n |= byte << 28;
+      }
+    }
+    this.pos = p;
+    if (n > end - p) this.fail('length past the end');
+    return p + n;
+  }
+
+  string(end: number): string {
+    const to = this.length(end);
+    const from = this.pos;
+    this.pos = to;
+    const b = this.buf;
+    if (to - from <= 32) {
+      // short ASCII, the usual case (ids, accounts, resources, commands), without a native call
+      let s = '';
+      let i = from;
+      for (; i < to; i++) {
+        const c = b[i]!;
+        if (c > 127) break;
+        s += String.fromCharCode(c);
+      }
+      if (i === to) return s;
+    }
+    return utf8Slice ? utf8Slice.call(b, from, to) : utf8Decoder.decode(b.subarray(from, to));
+  }
+
+  bytes(end: number): Uint8Array {
+    const to = this.length(end);
+    const from = this.pos;
+    this.pos = to;
+    return this.buf.subarray(from, to);
+  }
+
+  /**
+   * Skips the field of `tag`, which the message does not know (field numbers above `known`);
+   * refuses a known field with the wrong wire type. `depth`: of the message, 0 for the outermost.
+   */
+  skip(tag: number, end: number, depth: number, known: number): void {
+    const field = tag >>> 3;
+    if (field === 0) this.fail('field number 0');
+    if (field <= known) this.fail('wrong wire type');
+    this.skipValue(tag & 7, field, end, depth);
+  }
+
+  private skipValue(wire: number, field: number, end: number, depth: number): void {
+    switch (wire) {
+      case 0:
+        this.varint64(end);
+        return;
+      case 1:
+        this.skipBytes(8, end);
+        return;
+      case 2:
+        this.pos = this.length(end);
+        return;
+      case 3:
+        this.skipGroup(field, end, depth);
+        return;
+      case 5:
+        this.skipBytes(4, end);
+        return;
+      default:
+        this.fail(`wire type ${wire}`);
+    }
+  }
+
+  private skipBytes(n: number, end: number): void {
+    if (n > end - this.pos) this.fail('truncated field');
+    this.pos += n;
+  }
+
+  /** Skips a group (start tag read) up to its matching end tag, nested groups included, without recursion. */
+  private skipGroup(field: number, end: number, depth: number): void {
+    const open = this.groups;
+    let count = 1;
+    open[0] = field;
+    while (count > 0) {
+      const tag = this.tag(end);
+      const nested = tag >>> 3;
+      const wire = tag & 7;
+      if (nested === 0) this.fail('field number 0');
+      if (wire === 4) {
+        if (nested !== open[count - 1]) this.fail('unmatched end group');
+        count--;
+        continue;
+      }
+      // protobufjs skips what a group holds one level deeper than the group
+      if (depth + count > RECURSION_LIMIT) this.fail('nested too deep');
+      if (wire === 3) open[count++] = nested;
+      else this.skipValue(wire, nested, end, depth);
+    }
+  }
+}
+
+const r: ProtoReader = new ProtoReader();
+
+/** The end of an embedded message whose length prefix is next. */
+function embedded(end: number): number {
+  return r.length(end);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embedded MIMCUser, MIMCGroup / UCGroup
+
+/** A MIMCUser up to `end`, merged over `prev` (a repeated occurrence of the field). */
+function readUser(end: number, depth: number, prev: UserRef | null): UserRef {
+  let appId = prev === null ? 0n : prev.appId;
+  let appAccount = prev === null ? '' : prev.appAccount;
+  let uuid = prev === null ? undefined : prev.uuid;
+  let resource = prev === null ? undefined : prev.resource;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 8:
+        appId = r.uint64(end);
+        break;
+      case 18:
+        appAccount = r.string(end);
+        break;
+      case 24:
+        uuid = r.uint64(end);
+        break;
+      case 34:
+        resource = r.string(end);
+        break;
+      default:
+        r.skip(tag, end, depth, 4);
+    }
+  }
+  const user: UserRef = { appId, appAccount };
+  if (uuid !== undefined) user.uuid = uuid;
+  if (resource !== undefined) user.resource = resource;
+  return user;
+}
+
+/** A MIMCGroup or UCGroup up to `end`, merged over `prev`. */
+function readGroup(end: number, depth: number, prev: GroupRef | null): GroupRef {
+  let appId = prev === null ? 0n : prev.appId;
+  let topicId = prev === null ? 0n : prev.topicId;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 8:
+        appId = r.uint64(end);
+        break;
+      case 16:
+        topicId = r.uint64(end);
+        break;
+      default:
+        r.skip(tag, end, depth, 2);
+    }
+  }
+  return { appId, topicId };
+}
+
+// ---------------------------------------------------------------------------------------------
+// ims.ClientHeader
+
+export function readClientHeader(bytes: Uint8Array): ClientHeader {
+  r.start(bytes, 'client header');
+  const end = bytes.length;
+  let chid = 0;
+  let uuidLo = 0;
+  let uuidHi = 0;
+  let server = '';
+  let resource = '';
+  let cmd = '';
+  let subcmd: string | undefined;
+  let id = '';
+  let dirFlag = 1;
+  let cipher = 0;
+  let errCode: number | undefined;
+  let errStr: string | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 8:
+        chid = r.varint32(end) | 0;
+        break;
+      case 16:
+        r.varint64(end);
+        uuidLo = r.lo;
+        uuidHi = r.hi;
+        break;
+      case 26:
+        server = r.string(end);
+        break;
+      case 34:
+        resource = r.string(end);
+        break;
+      case 42:
+        cmd = r.string(end);
+        break;
+      case 50:
+        subcmd = r.string(end);
+        break;
+      case 58:
+        id = r.string(end);
+        break;
+      case 64: {
+        // MSG_DIR_FLAG: 1..6
+        const v = r.varint32(end) | 0;
+        if (v >= 1 && v <= 6) dirFlag = v;
+        break;
+      }
+      case 72:
+        cipher = r.varint32(end) | 0;
+        break;
+      case 80:
+        errCode = r.varint32(end) | 0;
+        break;
+      case 90:
+        errStr = r.string(end);
+        break;
+      default:
+        r.skip(tag, end, 0, 11);
+    }
+  }
+  const header: ClientHeader = { chid, uuid: int64(uuidLo, uuidHi), server, resource, cmd, id, dirFlag, cipher };
+  if (subcmd !== undefined) header.subcmd = subcmd;
+  if (errCode !== undefined) header.errCode = errCode;
+  if (errStr !== undefined) header.errStr = errStr;
+  return header;
+}
+
+// ---------------------------------------------------------------------------------------------
+// mimc.MIMCPacket, MIMCPacketList, MIMCPacketAck
+
+function readPacketFields(end: number, depth: number): MimcPacket {
+  let packetId = '';
+  let pkg = '';
+  let type = 0;
+  let hasSequence = false;
+  let sequenceLo = 0;
+  let sequenceHi = 0;
+  let payload: Uint8Array | undefined;
+  let hasTimestamp = false;
+  let timestampLo = 0;
+  let timestampHi = 0;
+  let conversation: boolean | undefined;
+  let hasConvIndex = false;
+  let convIndexLo = 0;
+  let convIndexHi = 0;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        packetId = r.string(end);
+        break;
+      case 18:
+        pkg = r.string(end);
+        break;
+      case 24:
+        r.varint64(end);
+        hasSequence = true;
+        sequenceLo = r.lo;
+        sequenceHi = r.hi;
+        break;
+      case 32: {
+        // MIMC_MSG_TYPE: 1..12; another value is dropped, an absent type reads as 0
+        const v = r.varint32(end) | 0;
+        if (v >= 1 && v <= 12) type = v;
+        break;
+      }
+      case 42:
+        payload = r.bytes(end);
+        break;
+      case 48:
+        r.varint64(end);
+        hasTimestamp = true;
+        timestampLo = r.lo;
+        timestampHi = r.hi;
+        break;
+      case 56:
+        conversation = r.bool(end);
+        break;
+      case 64:
+        r.varint64(end);
+        hasConvIndex = true;
+        convIndexLo = r.lo;
+        convIndexHi = r.hi;
+        break;
+      default:
+        r.skip(tag, end, depth, 8);
+    }
+  }
+  const p: MimcPacket = { packetId, package: pkg, type };
+  if (hasSequence) p.sequence = int64(sequenceLo, sequenceHi);
+  if (payload !== undefined) p.payload = payload;
+  if (hasTimestamp) p.timestamp = int64(timestampLo, timestampHi);
+  if (conversation !== undefined) p.conversation = conversation;
+  if (hasConvIndex) p.convIndex = int64(convIndexLo, convIndexHi);
+  return p;
+}
+
+export function readMimcPacket(bytes: Uint8Array): MimcPacket {
+  r.start(bytes, 'MIMC packet');
+  return readPacketFields(bytes.length, 0);
+}
+
+export function readPacketList(bytes: Uint8Array): PacketList {
+  r.start(bytes, 'packet list');
+  const end = bytes.length;
+  let uuidLo = 0;
+  let uuidHi = 0;
+  let resource = '';
+  let maxSequenceLo = 0;
+  let maxSequenceHi = 0;
+  const packets: MimcPacket[] = [];
+  let status = 1;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 8:
+        r.varint64(end);
+        uuidLo = r.lo;
+        uuidHi = r.hi;
+        break;
+      case 18:
+        resource = r.string(end);
+        break;
+      case 24:
+        r.varint64(end);
+        maxSequenceLo = r.lo;
+        maxSequenceHi = r.hi;
+        break;
+      case 34:
+        packets.push(readPacketFields(embedded(end), 1));
+        break;
+      case 40: {
+        // MIMC_PUSH_STATUS: 1..2
+        const v = r.varint32(end) | 0;
+        if (v === 1 || v === 2) status = v;
+        break;
+      }
+      default:
+        r.skip(tag, end, 0, 5);
+    }
+  }
+  return { uuid: uint64(uuidLo, uuidHi), resource, maxSequence: int64(maxSequenceLo, maxSequenceHi), packets, status };
+}
+
+export function readPacketAck(bytes: Uint8Array): PacketAck {
+  r.start(bytes, 'packet ack');
+  const end = bytes.length;
+  let packetId = '';
+  let uuidLo = 0;
+  let uuidHi = 0;
+  let resource = '';
+  let sequenceLo = 0;
+  let sequenceHi = 0;
+  let timestampLo = 0;
+  let timestampHi = 0;
+  let pkg = '';
+  let errorMsg = '';
+  let code: number | undefined;
+  let hasConvIndex = false;
+  let convIndexLo = 0;
+  let convIndexHi = 0;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        packetId = r.string(end);
+        break;
+      case 16:
+        r.varint64(end);
+        uuidLo = r.lo;
+        uuidHi = r.hi;
+        break;
+      case 26:
+        resource = r.string(end);
+        break;
+      case 32:
+        r.varint64(end);
+        sequenceLo = r.lo;
+        sequenceHi = r.hi;
+        break;
+      case 40:
+        r.varint64(end);
+        timestampLo = r.lo;
+        timestampHi = r.hi;
+        break;
+      case 50:
+        pkg = r.string(end);
+        break;
+      case 58:
+        errorMsg = r.string(end);
+        break;
+      case 64:
+        code = r.varint32(end) | 0;
+        break;
+      case 72:
+        r.varint64(end);
+        hasConvIndex = true;
+        convIndexLo = r.lo;
+        convIndexHi = r.hi;
+        break;
+      default:
+        r.skip(tag, end, 0, 9);
+    }
+  }
+  const ack: PacketAck = {
+    packetId,
+    uuid: uint64(uuidLo, uuidHi),
+    resource,
+    sequence: int64(sequenceLo, sequenceHi),
+    timestamp: int64(timestampLo, timestampHi),
+    package: pkg,
+    errorMsg,
+  };
+  if (code !== undefined) ack.code = code;
+  if (hasConvIndex) ack.convIndex = int64(convIndexLo, convIndexHi);
+  return ack;
+}
+
+// ---------------------------------------------------------------------------------------------
+// mimc.MIMCP2PMessage, MIMCP2TMessage
+
+export function readP2PMessage(bytes: Uint8Array): P2PMessage {
+  r.start(bytes, 'P2P message');
+  const end = bytes.length;
+  let from: UserRef | null = null;
+  let to: UserRef | null = null;
+  let payload = ABSENT_BYTES;
+  let isStore: boolean | undefined;
+  let bizType: string | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        from = readUser(embedded(end), 1, from);
+        break;
+      case 18:
+        to = readUser(embedded(end), 1, to);
+        break;
+      case 26:
+        payload = r.bytes(end);
+        break;
+      case 32:
+        isStore = r.bool(end);
+        break;
+      case 42:
+        bizType = r.string(end);
+        break;
+      default:
+        r.skip(tag, end, 0, 5);
+    }
+  }
+  const msg: P2PMessage = {
+    from: from ?? { appId: 0n, appAccount: '' },
+    to: to ?? { appId: 0n, appAccount: '' },
+    payload,
+  };
+  if (isStore !== undefined) msg.isStore = isStore;
+  if (bizType !== undefined) msg.bizType = bizType;
+  return msg;
+}
+
+export function readP2TMessage(bytes: Uint8Array): P2TMessage {
+  r.start(bytes, 'P2T message');
+  const end = bytes.length;
+  let from: UserRef | null = null;
+  let to: GroupRef | null = null;
+  let payload = ABSENT_BYTES;
+  let isStore: boolean | undefined;
+  let bizType: string | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        from = readUser(embedded(end), 1, from);
+        break;
+      case 18:
+        to = readGroup(embedded(end), 1, to);
+        break;
+      case 26:
+        payload = r.bytes(end);
+        break;
+      case 32:
+        isStore = r.bool(end);
+        break;
+      case 42:
+        bizType = r.string(end);
+        break;
+      default:
+        r.skip(tag, end, 0, 5);
+    }
+  }
+  const msg: P2TMessage = {
+    from: from ?? { appId: 0n, appAccount: '' },
+    to: to ?? { appId: 0n, topicId: 0n },
+    payload,
+  };
+  if (isStore !== undefined) msg.isStore = isStore;
+  if (bizType !== undefined) msg.bizType = bizType;
+  return msg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// UC: mimc.UCPacket, UCMessage, UCMessageList (proto2 required fields are checked)
+
+export function readUcPacket(bytes: Uint8Array): UcPacket {
+  r.start(bytes, 'UC packet');
+  const end = bytes.length;
+  let user: UserRef | null = null;
+  let type = 0;
+  let hasType = false;
+  let payload: Uint8Array | undefined;
+  let packetId: string | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        user = readUser(embedded(end), 1, user);
+        break;
+      case 16: {
+        // UC_MSG_TYPE: 1..12; another value is dropped (and the required field may stay missing)
+        const v = r.varint32(end) | 0;
+        if (v >= 1 && v <= 12) {
+          type = v;
+          hasType = true;
+        }
+        break;
+      }
+      case 26:
+        payload = r.bytes(end);
+        break;
+      case 34:
+        packetId = r.string(end);
+        break;
+      default:
+        r.skip(tag, end, 0, 4);
+    }
+  }
+  if (user === null) r.fail("missing required 'user'");
+  if (!hasType) r.fail("missing required 'type'");
+  if (payload === undefined) r.fail("missing required 'payload'");
+  if (packetId === undefined) r.fail("missing required 'packetId'");
+  return { user, type, payload, packetId };
+}
+
+function readUcMessageFields(end: number, depth: number): UcMessage {
+  let group: GroupRef | null = null;
+  let payload: Uint8Array | undefined;
+  let hasSequence = false;
+  let sequenceLo = 0;
+  let sequenceHi = 0;
+  let isStore: boolean | undefined;
+  let user: UserRef | null = null;
+  let hasTimestamp = false;
+  let timestampLo = 0;
+  let timestampHi = 0;
+  let packetId: string | undefined;
+  let bizType: string | undefined;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        group = readGroup(embedded(end), depth + 1, group);
+        break;
+      case 18:
+        payload = r.bytes(end);
+        break;
+      case 24:
+        r.varint64(end);
+        hasSequence = true;
+        sequenceLo = r.lo;
+        sequenceHi = r.hi;
+        break;
+      case 32:
+        isStore = r.bool(end);
+        break;
+      case 42:
+        user = readUser(embedded(end), depth + 1, user);
+        break;
+      case 48:
+        r.varint64(end);
+        hasTimestamp = true;
+        timestampLo = r.lo;
+        timestampHi = r.hi;
+        break;
+      case 58:
+        packetId = r.string(end);
+        break;
+      case 66:
+        bizType = r.string(end);
+        break;
+      default:
+        r.skip(tag, end, depth, 8);
+    }
+  }
+  if (group === null) r.fail("missing required 'group'");
+  if (payload === undefined) r.fail("missing required 'payload'");
+  const msg: UcMessage = { group, payload };
+  if (hasSequence) msg.sequence = int64(sequenceLo, sequenceHi);
+  if (isStore !== undefined) msg.isStore = isStore;
+  if (user !== null) msg.user = user;
+  if (hasTimestamp) msg.timestamp = int64(timestampLo, timestampHi);
+  if (packetId !== undefined) msg.packetId = packetId;
+  if (bizType !== undefined) msg.bizType = bizType;
+  return msg;
+}
+
+export function readUcMessage(bytes: Uint8Array): UcMessage {
+  r.start(bytes, 'UC message');
+  return readUcMessageFields(bytes.length, 0);
+}
+
+export function readUcMessageList(bytes: Uint8Array): UcMessageList {
+  r.start(bytes, 'UC message list');
+  const end = bytes.length;
+  let group: GroupRef | null = null;
+  const messages: UcMessage[] = [];
+  let hasMaxSequence = false;
+  let maxSequenceLo = 0;
+  let maxSequenceHi = 0;
+  while (r.pos < end) {
+    const tag = r.tag(end);
+    switch (tag) {
+      case 10:
+        group = readGroup(embedded(end), 1, group);
+        break;
+      case 18:
+        messages.push(readUcMessageFields(embedded(end), 1));
+        break;
+      case 24:
+        r.varint64(end);
+        hasMaxSequence = true;
+        maxSequenceLo = r.lo;
+        maxSequenceHi = r.hi;
+        break;
+      default:
+        r.skip(tag, end, 0, 3);
+    }
+  }
+  if (group === null) r.fail("missing required 'group'");
+  const list: UcMessageList = { group, messages };
+  if (hasMaxSequence) list.maxSequence = int64(maxSequenceLo, maxSequenceHi);
+  return list;
+}
