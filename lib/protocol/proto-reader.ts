@@ -250,8 +250,8 @@ class ProtoReader {
     const from = this.pos;
     this.pos = to;
     const b = this.buf;
-    if (to - from <= 32) {
-      // short ASCII, the usual case (ids, accounts, resources, commands), without a native call
+    if (to - from <= 8) {
+      // very short ASCII (accounts, commands) without a native call; longer, utf8Slice is faster
       let s = '';
       let i = from;
       for (; i < to; i++) {
