@@ -74,8 +74,13 @@ class ProtoReader {
     this.what = what;
   }
 
+  /** `details`: what was wrong and near which offset; `cause`: the same as an Error, as the protobufjs error was. */
   fail(reason: string): never {
-    throw new MIMCError(ErrorCode.MALFORMED_FRAME, `cannot parse ${this.what}`, { details: { reason, offset: this.pos } });
+    const offset = this.pos;
+    throw new MIMCError(ErrorCode.MALFORMED_FRAME, `cannot parse ${this.what}`, {
+      cause: new Error(`protobuf: ${reason} at offset ${offset}`),
+      details: { reason, offset },
+    });
   }
 
   /** A field tag: a varint of at most 5 bytes that fits 32 bits (as protobufjs reads it). */
