@@ -16,7 +16,9 @@
  * - `bytes` fields are views into the input (of its type: a Buffer in gives Buffer views).
  * - strings: UTF-8 decoded; invalid UTF-8 becomes U+FFFD per the WHATWG decoder (maximal
  *   subparts), as protobufjs does too (TextDecoder, or Buffer's utf8Slice for a Buffer). A
- *   leading byte order mark is kept.
+ *   leading byte order mark is kept. Fields whose values repeat across messages (accounts,
+ *   resources, packages, commands, the server) go through a 256-slot cache keyed by their exact
+ *   bytes, which saves most of the decoding (the largest cost here besides the bigints).
  * - unknown fields are skipped, groups included (iteratively, nested up to protobufjs' limit).
  *
  * It is stricter than protobufjs where that only refuses nonsense no encoder writes: a known
@@ -41,6 +43,25 @@ type Utf8Slice = (this: Uint8Array, start: number, end: number) => string;
 /** Node's native UTF-8 slice (what protobufjs uses for a Buffer); works on any Uint8Array. */
 const utf8Slice = (Buffer.prototype as unknown as { utf8Slice?: Utf8Slice }).utf8Slice;
 const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** Strings the text cache holds: up to this many bytes, in this many slots (a power of 2). */
+const TEXT_CACHE_MAX_BYTES = 64;
+const TEXT_CACHE_SLOTS = 256;
+
+/** UTF-8 of b[from, to): very short ASCII without a native call (faster there), else utf8Slice. */
+function decodeUtf8(b: Uint8Array, from: number, to: number): string {
+  if (to - from <= 8) {
+    let s = '';
+    let i = from;
+    for (; i < to; i++) {
+      const c = b[i]!;
+      if (c > 127) break;
+      s += String.fromCharCode(c);
+    }
+    if (i === to) return s;
+  }
+  return utf8Slice ? utf8Slice.call(b, from, to) : utf8Decoder.decode(b.subarray(from, to));
+}
 
 /** The bigint of an unsigned 64-bit value given as its 32-bit halves; one conversion when below 2^53. */
 function uint64(lo: number, hi: number): bigint {
@@ -67,6 +88,9 @@ class ProtoReader {
   what = '';
   /** Field numbers of the groups being skipped, innermost last. */
   private readonly groups = new Int32Array(RECURSION_LIMIT + 2);
+  /** The text cache: the bytes of each slot's string (empty: none yet) and the string. */
+  private readonly cacheBytes: Uint8Array[] = Array.from({ length: TEXT_CACHE_SLOTS }, () => new Uint8Array(0));
+  private readonly cacheText: string[] = Array.from({ length: TEXT_CACHE_SLOTS }, () => '');
 
   start(bytes: Uint8Array, what: string): void {
     this.buf = bytes;
@@ -250,23 +274,40 @@ class ProtoReader {
     return p + n;
   }
 
+  /** A string field whose values are unique (packet ids, error texts). */
   string(end: number): string {
     const to = this.length(end);
     const from = this.pos;
     this.pos = to;
+    return decodeUtf8(this.buf, from, to);
+  }
+
+  /**
+   * A string field whose values repeat from message to message (accounts, resources, packages,
+   * commands, the server): looked up by its bytes in a small direct-mapped cache first. A hit
+   * compares every byte, so it returns exactly what decoding would; the cache holds copies.
+   */
+  text(end: number): string {
+    const to = this.length(end);
+    const from = this.pos;
+    this.pos = to;
+    const n = to - from;
+    if (n === 0) return '';
+    if (n > TEXT_CACHE_MAX_BYTES) return decodeUtf8(this.buf, from, to);
     const b = this.buf;
-    if (to - from <= 8) {
-      // very short ASCII (accounts, commands) without a native call; longer, utf8Slice is faster
-      let s = '';
-      let i = from;
-      for (; i < to; i++) {
-        const c = b[i]!;
-        if (c > 127) break;
-        s += String.fromCharCode(c);
-      }
-      if (i === to) return s;
+    const slot = (n * 31 + b[from]! * 7 + b[from + (n >> 1)]! * 13 + b[to - 1]!) & (TEXT_CACHE_SLOTS - 1);
+    const cached = this.cacheBytes[slot]!;
+    if (cached.length === n) {
+      let i = 0;
+      while (i < n && cached[i] === b[from + i]) i++;
+      if (i === n) return this.cacheText[slot]!;
     }
-    return utf8Slice ? utf8Slice.call(b, from, to) : utf8Decoder.decode(b.subarray(from, to));
+    const s = decodeUtf8(b, from, to);
+    const copy = new Uint8Array(n);
+    for (let i = 0; i < n; i++) copy[i] = b[from + i]!;
+    this.cacheBytes[slot] = copy;
+    this.cacheText[slot] = s;
+    return s;
   }
 
   bytes(end: number): Uint8Array {
@@ -360,13 +401,13 @@ function readUser(end: number, depth: number, prev: UserRef | null): UserRef {
         appId = r.uint64(end);
         break;
       case 18:
-        appAccount = r.string(end);
+        appAccount = r.text(end);
         break;
       case 24:
         uuid = r.uint64(end);
         break;
       case 34:
-        resource = r.string(end);
+        resource = r.text(end);
         break;
       default:
         r.skip(tag, end, depth, 4);
@@ -428,16 +469,16 @@ export function readClientHeader(bytes: Uint8Array): ClientHeader {
         uuidHi = r.hi;
         break;
       case 26:
-        server = r.string(end);
+        server = r.text(end);
         break;
       case 34:
-        resource = r.string(end);
+        resource = r.text(end);
         break;
       case 42:
-        cmd = r.string(end);
+        cmd = r.text(end);
         break;
       case 50:
-        subcmd = r.string(end);
+        subcmd = r.text(end);
         break;
       case 58:
         id = r.string(end);
@@ -493,7 +534,7 @@ function readPacketFields(end: number, depth: number): MimcPacket {
         packetId = r.string(end);
         break;
       case 18:
-        pkg = r.string(end);
+        pkg = r.text(end);
         break;
       case 24:
         r.varint64(end);
@@ -562,7 +603,7 @@ export function readPacketList(bytes: Uint8Array): PacketList {
         uuidHi = r.hi;
         break;
       case 18:
-        resource = r.string(end);
+        resource = r.text(end);
         break;
       case 24:
         r.varint64(end);
@@ -614,7 +655,7 @@ export function readPacketAck(bytes: Uint8Array): PacketAck {
         uuidHi = r.hi;
         break;
       case 26:
-        resource = r.string(end);
+        resource = r.text(end);
         break;
       case 32:
         r.varint64(end);
@@ -627,7 +668,7 @@ export function readPacketAck(bytes: Uint8Array): PacketAck {
         timestampHi = r.hi;
         break;
       case 50:
-        pkg = r.string(end);
+        pkg = r.text(end);
         break;
       case 58:
         errorMsg = r.string(end);
@@ -686,7 +727,7 @@ export function readP2PMessage(bytes: Uint8Array): P2PMessage {
         isStore = r.bool(end);
         break;
       case 42:
-        bizType = r.string(end);
+        bizType = r.text(end);
         break;
       default:
         r.skip(tag, end, 0, 5);
@@ -726,7 +767,7 @@ export function readP2TMessage(bytes: Uint8Array): P2TMessage {
         isStore = r.bool(end);
         break;
       case 42:
-        bizType = r.string(end);
+        bizType = r.text(end);
         break;
       default:
         r.skip(tag, end, 0, 5);
@@ -829,7 +870,7 @@ function readUcMessageFields(end: number, depth: number): UcMessage {
         packetId = r.string(end);
         break;
       case 66:
-        bizType = r.string(end);
+        bizType = r.text(end);
         break;
       default:
         r.skip(tag, end, depth, 8);

@@ -640,6 +640,22 @@ describe('proto-reader examples', () => {
     expect(decodeHeader(field(3, 2, varint(4n), str('\uFEFFa'))).server).toBe('\uFEFFa');
   });
 
+  it('repeating strings (the text cache): bytes that share a slot never return another string', () => {
+    // same length, first, middle and last byte: the same cache slot, different strings
+    const names = ['aXbYc', 'aZbWc', 'aXbYc', 'a\u00e9c', 'aZbWc', 'a\u00e8c', 'a\u00e9c'];
+    for (const name of names) {
+      for (const input of inputs(enc.header({ resource: name, server: name, cmd: name }))) {
+        const h = decodeHeader(input);
+        expect([h.resource, h.server, h.cmd]).toEqual([name, name, name]);
+      }
+    }
+    // a cached string is not tied to the input: changing the input afterwards changes nothing
+    const b = Uint8Array.from(enc.header({ resource: 'stable-resource' }));
+    expect(decodeHeader(b).resource).toBe('stable-resource');
+    b[b.length - 1] = 0x58;
+    expect(decodeHeader(b).resource).toBe('stable-resourcX');
+  });
+
   it('refuses truncated, over-long and misplaced data', () => {
     malformed(() => decodeHeader(Uint8Array.from([0x10])), 'client header');
     malformed(() => decodeHeader(Uint8Array.from([0x10, 0x80])), 'client header');
