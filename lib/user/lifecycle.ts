@@ -8,7 +8,7 @@ import { describeError } from './logger.js';
 import type { Settings } from './options.js';
 import type { Endpoint } from '../transport/types.js';
 import { resolveFrontends } from './resolver.js';
-import { LoginRejectedError, Session } from './session.js';
+import { LoginRejectedError, Session, type SessionEvents } from './session.js';
 import { parseTokenJson, type TokenInfo } from './token.js';
 import type { UserInfoStore } from './user-info-store.js';
 import type { ConnectionState, HealthSnapshot, ReconnectingEvent } from './types.js';
@@ -90,9 +90,10 @@ type LoginWaiter = { resolve(): void; reject(err: MIMCError): void };
 /**
  * The one state machine of a user: token, resolver, connect + bind, reconnect with backoff,
  * kick, logout. It owns the session; the other parts only ever see the bound one.
- * "Wants to be online" is `life !== null`: there is no separate flag for it.
+ * "Wants to be online" is `life !== null`: there is no separate flag for it. It is the sink of
+ * its sessions' events (each ignores a session that is no longer the current one).
  */
-export class ConnectionLifecycle {
+export class ConnectionLifecycle implements SessionEvents {
   private current: ConnectionState = 'offline';
   /** Present while the user wants to be online; aborting it stops the connect loop. */
   private life: AbortController | null = null;
@@ -321,7 +322,7 @@ export class ConnectionLifecycle {
             bind: s.bind,
             logger: this.host.log,
           },
-          { onPacket: this.host.onPacket, onKick: this.handleKick, onClose: this.handleSessionClose },
+          this,
           life,
         );
       } catch (err) {
@@ -406,7 +407,13 @@ export class ConnectionLifecycle {
     for (const waiter of [...(this.loginWaiters ?? [])]) waiter.reject(error);
   }
 
-  private readonly handleSessionClose = (error: MIMCError | undefined, session: Session): void => {
+  // ---- SessionEvents ---------------------------------------------------------------------------
+
+  onPacket(packet: MimcPacket, session: Session): void {
+    this.host.onPacket(packet, session);
+  }
+
+  onClose(error: MIMCError | undefined, session: Session): void {
     if (this.session !== session) return;
     this.session = null;
     const resume = this.sessionEnded;
@@ -432,9 +439,9 @@ export class ConnectionLifecycle {
       }
     }
     resume?.();
-  };
+  }
 
-  private readonly handleKick = (result: BindResult, session: Session): void => {
+  onKick(result: BindResult, session: Session): void {
     if (this.session !== session) return;
     if (needsTokenRefresh(result.errorType, result.errorReason)) {
       this.tokenStale = true; // reconnect with a fresh token
@@ -445,7 +452,7 @@ export class ConnectionLifecycle {
     }
     this.host.log.warn({ errorType: result.errorType, errorReason: result.errorReason }, 'kicked by the server');
     this.host.reportStatus({ isOnline: false, errorType: result.errorType, errorReason: result.errorReason, errorDescription: result.errorDesc });
-  };
+  }
 
   private setState(next: ConnectionState): void {
     const previous = this.current;

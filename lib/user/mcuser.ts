@@ -15,16 +15,16 @@ import {
 } from '../protocol/packets.js';
 import { IteratorFanout } from './async-queue.js';
 import { IdGenerator, generateResource } from './ids.js';
-import { IncomingPipeline } from './incoming.js';
-import { ConnectionLifecycle, type LoginOptions, type StatusChange } from './lifecycle.js';
+import { IncomingPipeline, type IncomingHost } from './incoming.js';
+import { ConnectionLifecycle, type LifecycleHost, type LoginOptions, type StatusChange } from './lifecycle.js';
 import { describeError, resolveLogger } from './logger.js';
 import { toP2PMessage, type IncomingMessage } from './messages.js';
 import { UserMetrics, type MetricsSnapshot } from './metrics.js';
 import { resolveSettings, type Settings } from './options.js';
-import { OutgoingMessages, type Destination, type SendTimeout } from './outgoing.js';
+import { OutgoingMessages, type Destination, type OutgoingHost, type SendTimeout } from './outgoing.js';
 import type { Session } from './session.js';
 import { createUnlimitedGroup, dismissUnlimitedGroup } from './uc-rest.js';
-import { UnlimitedGroups } from './unlimited.js';
+import { UnlimitedGroups, type UnlimitedHost } from './unlimited.js';
 import { MemoryUserInfoStore } from './user-info-store.js';
 import type {
   CloseReport,
@@ -90,9 +90,12 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
   private readonly incoming: IncomingPipeline;
   /** The UC part, created when first needed: most users never touch an unlimited group. */
   private unlimitedPart: UnlimitedGroups | null = null;
-  private readonly iterators: IteratorFanout<IncomingMessage>;
+  /** The parts' callbacks into this user. */
+  private readonly host: InstanceType<typeof MCUser.PartsHost>;
+  /** Created by the first `messages()` call: most users never open an iterator. */
+  private iterators: IteratorFanout<IncomingMessage> | null = null;
   /** Lists that came with the BIND answer, before "online" was announced; taken right after it. */
-  private readonly earlyLists: Array<{ list: PacketList; session: Session }> = [];
+  private earlyLists: Array<{ list: PacketList; session: Session }> | null = null;
   /** False once close() started: new sends are refused while acks drain. */
   private accepting = true;
 
@@ -113,77 +116,140 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     this.messageDelegate = options.messageDelegate;
     this.settings = resolveSettings(options);
     this.log = resolveLogger(options.logger).child({ account: this.appAccount });
-    this.iterators = new IteratorFanout(() => {
-      this.counters.iteratorDropped += 1;
-    }, this.log);
+    const host = new MCUser.PartsHost(this);
+    this.host = host;
     this.lifecycle = new ConnectionLifecycle(
       { appId, appAccount: this.appAccount, resource: options.resource, userInfoStore: options.userInfoStore ?? new MemoryUserInfoStore(), cacheToken: options.cacheToken ?? false },
       this.settings,
-      {
-        log: this.log,
-        ids: this.ids,
-        fetchToken: () => this.fetchTokenJson(),
-        onOnline: (session, isReconnect) => {
-          if (isReconnect) this.counters.reconnects += 1;
-          // JOINs first: the server takes frames in order, so a queued UC message finds its group joined
-          this.unlimitedPart?.onOnline(session);
-          this.outgoing.flush(session);
-          const early = this.earlyLists.splice(0);
-          for (const held of early) if (held.session === session) this.incoming.acceptList(held.list);
-        },
-        onPacket: this.handlePacket,
-        onStateChange: (next, previous) => {
-          if (previous === 'online') this.unlimitedPart?.onOffline();
-          this.safeEmit('stateChange', next, previous);
-        },
-        reportStatus: (change) => this.reportStatus(change),
-        onReconnecting: (event) => this.safeEmit('reconnecting', event),
-      },
+      host,
       generateResource(),
     );
-    this.outgoing = new OutgoingMessages(this.settings, {
-      appId,
-      appAccount: this.appAccount,
-      resource: () => this.resource,
-      ids: this.ids,
-      counters: this.counters,
-      checkCanSend: () => this.checkCanSend(),
-      boundSession: () => this.lifecycle.boundSession,
-      onServerAck: (ack) => {
-        this.callDelegate('handleServerAck', () => this.messageDelegate?.handleServerAck?.(ack));
-        this.safeEmit('serverAck', ack);
-      },
-      onSendTimeout: (timeout) => {
-        if (timeout.kind === 'p2p') this.callDelegate('handleSendMessageTimeout', () => this.messageDelegate?.handleSendMessageTimeout?.(timeout.message));
-        else if (timeout.kind === 'p2t') this.callDelegate('handleSendGroupMessageTimeout', () => this.messageDelegate?.handleSendGroupMessageTimeout?.(timeout.message));
-        else this.callDelegate('handleSendUnlimitedGroupMessageTimeout', () => this.messageDelegate?.handleSendUnlimitedGroupMessageTimeout?.(timeout.message));
-        this.safeEmit('sendTimeout', timeout);
-      },
-    });
-    this.incoming = new IncomingPipeline(this.settings.incoming, {
-      ...this.deliveryHost(),
-      onPullNotification: (list) => void this.notifyPull(list),
-      writeSequenceAck: (sequence) => this.writeSequenceAck(sequence),
-    });
+    this.outgoing = new OutgoingMessages(this.settings, host);
+    this.incoming = new IncomingPipeline(this.settings.incoming, host);
   }
 
-  /** What a receive pipeline needs from the user (the P2P/P2T one and each UC group's). */
-  private deliveryHost() {
-    return {
-      log: this.log,
-      counters: this.counters,
-      invokeHandler: (batch: MessageBatch) => this.invokeHandler(batch),
-      onHandled: (batch: MessageBatch) => this.announceHandled(batch),
-      onDeadLetter: (letter: DeadLetter) => {
-        this.callDelegate('handleDeadLetter', () => this.messageDelegate?.handleDeadLetter?.(letter));
-        this.safeEmit('deadLetter', letter);
-      },
-      dropConnection: (error: MIMCError) => {
-        this.lifecycle.noteError(error);
-        this.lifecycle.boundSession?.close(error);
-      },
-    };
-  }
+  /**
+   * What the parts get from the user, each through its own host interface (a member two
+   * interfaces share means the same in both): one object whose callbacks are prototype
+   * methods, so a user holds one small object instead of a closure per callback.
+   */
+  private static readonly PartsHost = class implements LifecycleHost, OutgoingHost, IncomingHost, UnlimitedHost {
+    readonly appId: bigint;
+    readonly appAccount: string;
+    readonly log: Logger;
+    readonly ids: IdGenerator;
+    readonly counters: UserMetrics;
+
+    constructor(private readonly user: MCUser) {
+      this.appId = user.appId;
+      this.appAccount = user.appAccount;
+      this.log = user.log;
+      this.ids = user.ids;
+      this.counters = user.counters;
+    }
+
+    // ---- LifecycleHost
+
+    fetchToken(): Promise<string> {
+      return this.user.fetchTokenJson();
+    }
+
+    onOnline(session: Session, isReconnect: boolean): void {
+      const user = this.user;
+      if (isReconnect) user.counters.reconnects += 1;
+      // JOINs first: the server takes frames in order, so a queued UC message finds its group joined
+      user.unlimitedPart?.onOnline(session);
+      user.outgoing.flush(session);
+      const early = user.earlyLists;
+      if (!early) return;
+      user.earlyLists = null;
+      for (const held of early) if (held.session === session) user.incoming.acceptList(held.list);
+    }
+
+    onPacket(packet: MimcPacket, session: Session): void {
+      this.user.handlePacket(packet, session);
+    }
+
+    onStateChange(next: ConnectionState, previous: ConnectionState): void {
+      if (previous === 'online') this.user.unlimitedPart?.onOffline();
+      this.user.safeEmit('stateChange', next, previous);
+    }
+
+    reportStatus(change: StatusChange): void {
+      this.user.reportStatus(change);
+    }
+
+    onReconnecting(event: ReconnectingEvent): void {
+      this.user.safeEmit('reconnecting', event);
+    }
+
+    // ---- OutgoingHost (and UnlimitedHost)
+
+    resource(): string {
+      return this.user.resource;
+    }
+
+    checkCanSend(): void {
+      this.user.checkCanSend();
+    }
+
+    boundSession(): Session | null {
+      return this.user.lifecycle.boundSession;
+    }
+
+    onServerAck(ack: ServerAck): void {
+      const user = this.user;
+      user.callDelegate('handleServerAck', () => user.messageDelegate?.handleServerAck?.(ack));
+      user.safeEmit('serverAck', ack);
+    }
+
+    onSendTimeout(timeout: SendTimeout): void {
+      const user = this.user;
+      const delegate = user.messageDelegate;
+      if (timeout.kind === 'p2p') user.callDelegate('handleSendMessageTimeout', () => delegate?.handleSendMessageTimeout?.(timeout.message));
+      else if (timeout.kind === 'p2t') user.callDelegate('handleSendGroupMessageTimeout', () => delegate?.handleSendGroupMessageTimeout?.(timeout.message));
+      else user.callDelegate('handleSendUnlimitedGroupMessageTimeout', () => delegate?.handleSendUnlimitedGroupMessageTimeout?.(timeout.message));
+      user.safeEmit('sendTimeout', timeout);
+    }
+
+    // ---- IncomingHost (and UnlimitedHost)
+
+    invokeHandler(batch: MessageBatch): void | Promise<void> {
+      return this.user.invokeHandler(batch);
+    }
+
+    onHandled(batch: MessageBatch): void {
+      this.user.announceHandled(batch);
+    }
+
+    onDeadLetter(letter: DeadLetter): void {
+      const user = this.user;
+      user.callDelegate('handleDeadLetter', () => user.messageDelegate?.handleDeadLetter?.(letter));
+      user.safeEmit('deadLetter', letter);
+    }
+
+    onPullNotification(list: PacketList): void {
+      void this.user.notifyPull(list);
+    }
+
+    writeSequenceAck(sequence: bigint): boolean {
+      return this.user.writeSequenceAck(sequence);
+    }
+
+    dropConnection(error: MIMCError): void {
+      const lifecycle = this.user.lifecycle;
+      lifecycle.noteError(error);
+      lifecycle.boundSession?.close(error);
+    }
+
+    // ---- UnlimitedHost
+
+    onDismissed(topicId: bigint): void {
+      const user = this.user;
+      user.callDelegate('handleUnlimitedGroupDismissed', () => user.messageDelegate?.handleUnlimitedGroupDismissed?.(topicId));
+      user.safeEmit('unlimitedGroupDismissed', topicId);
+    }
+  };
 
   /** The UC part, created at the first use that needs it. A fresh one is what a closed one is: empty. */
   private get unlimited(): UnlimitedGroups {
@@ -194,19 +260,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
         maxGroups: this.settings.maxUnlimitedGroups,
         incoming: this.settings.incoming,
       },
-      {
-        ...this.deliveryHost(),
-        appId: this.appId,
-        appAccount: this.appAccount,
-        resource: () => this.resource,
-        ids: this.ids,
-        checkCanSend: () => this.checkCanSend(),
-        boundSession: () => this.lifecycle.boundSession,
-        onDismissed: (topicId) => {
-          this.callDelegate('handleUnlimitedGroupDismissed', () => this.messageDelegate?.handleUnlimitedGroupDismissed?.(topicId));
-          this.safeEmit('unlimitedGroupDismissed', topicId);
-        },
-      },
+      this.host,
     ));
   }
 
@@ -327,10 +381,10 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     session?.close();
     this.incoming.close();
     this.unlimitedPart?.close(closedError());
-    this.earlyLists.length = 0;
+    this.earlyLists = null;
     this.outgoing.abandon(closedError());
     this.lifecycle.detach('closed');
-    this.iterators.endAll();
+    this.iterators?.endAll();
     if (wasOnline) this.reportStatus({ isOnline: false, errorType: 'destroyed', errorReason: 'destroyed', errorDescription: 'destroyed by the app' });
   }
 
@@ -500,6 +554,9 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
    * `metrics().iteratorDropped`, warned once). Ends on `destroy()` or when the loop breaks.
    */
   messages(capacity = 1024): AsyncIterableIterator<IncomingMessage> {
+    this.iterators ??= new IteratorFanout(() => {
+      this.counters.iteratorDropped += 1;
+    }, this.log);
     return this.iterators.add(capacity, this.destroyed);
   }
 
@@ -548,7 +605,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     return text;
   }
 
-  private readonly handlePacket = (packet: MimcPacket, session: Session): void => {
+  private handlePacket(packet: MimcPacket, session: Session): void {
     try {
       switch (packet.type) {
         case PacketType.PACKET_ACK:
@@ -585,10 +642,10 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     } catch (err) {
       session.close(MIMCError.is(err) ? err : new MIMCError(ErrorCode.MALFORMED_FRAME, 'bad packet', { cause: err }));
     }
-  };
+  }
 
   private holdEarlyList(list: PacketList, session: Session): void {
-    if (this.earlyLists.length > 0 && this.earlyLists[0]!.session !== session) this.earlyLists.length = 0;
+    if (this.earlyLists?.[0]?.session !== session) this.earlyLists = [];
     // unacknowledged, so a list beyond the bound is simply sent again by the server
     if (this.earlyLists.length < MAX_EARLY_LISTS) this.earlyLists.push({ list, session });
   }
@@ -615,7 +672,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
       if (batch.kind === 'p2p') this.safeEmit('message', message as P2PMessage);
       else if (batch.kind === 'p2t') this.safeEmit('groupMessage', message as P2TMessage);
       else this.safeEmit('unlimitedGroupMessage', message as UCMessage);
-      this.iterators.offer({ kind: batch.kind, message } as IncomingMessage);
+      this.iterators?.offer({ kind: batch.kind, message } as IncomingMessage);
     }
   }
 
