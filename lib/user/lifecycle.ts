@@ -88,6 +88,29 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 type LoginWaiter = { resolve(): void; reject(err: MIMCError): void };
 
 /**
+ * The wish to be online, from login() until logout, destroy, a kick or a final failure. Its
+ * AbortController lives only as long as a connect run needs it: an online user holds none.
+ */
+class Life {
+  private controller: AbortController | null = null;
+
+  /** The signal of the current connect run; aborted once the wish ended. */
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  /** A connect run ended online: nothing listens to its signal any more. */
+  release(): void {
+    this.controller = null;
+  }
+
+  /** Stops the connect run, if any, and any later one. */
+  end(): void {
+    (this.controller ??= new AbortController()).abort();
+  }
+}
+
+/**
  * The one state machine of a user: token, resolver, connect + bind, reconnect with backoff,
  * kick, logout. It owns the session; the other parts only ever see the bound one.
  * "Wants to be online" is `life !== null`: there is no separate flag for it. It is the sink of
@@ -95,10 +118,9 @@ type LoginWaiter = { resolve(): void; reject(err: MIMCError): void };
  */
 export class ConnectionLifecycle implements SessionEvents {
   private current: ConnectionState = 'offline';
-  /** Present while the user wants to be online; aborting it stops the connect loop. */
-  private life: AbortController | null = null;
+  /** Present while the user wants to be online; ending it stops the connect run. */
+  private life: Life | null = null;
   private session: Session | null = null;
-  private sessionEnded: (() => void) | null = null;
   private token: TokenInfo | null = null;
   private tokenStale = false;
   /** Where to connect, resolved once per token (the resolver's frontends, or the WebSocket endpoint). */
@@ -188,21 +210,19 @@ export class ConnectionLifecycle implements SessionEvents {
       (this.loginWaiters ??= new Set()).add(waiter);
     });
     if (!this.life) {
-      this.life = new AbortController();
-      void this.connectLoop(this.life.signal);
+      this.life = new Life();
+      void this.connect(this.life);
     }
     return promise;
   }
 
   /**
-   * Stops wanting to be online: the connect loop ends and login waiters are rejected with
+   * Stops wanting to be online: the connect run ends and login waiters are rejected with
    * `reason`. The session, if any, is left to the caller (unbind or close).
    */
   stop(reason?: MIMCError): Session | null {
-    this.life?.abort();
+    this.life?.end();
     this.life = null;
-    this.sessionEnded?.();
-    this.sessionEnded = null;
     const error = reason ?? new MIMCError(ErrorCode.LOGIN_TIMEOUT, 'login abandoned');
     for (const waiter of [...(this.loginWaiters ?? [])]) waiter.reject(error);
     const session = this.session;
@@ -221,26 +241,31 @@ export class ConnectionLifecycle implements SessionEvents {
     this.lastErrorRecord = { code: MIMCError.is(error) ? error.code : 'ERR_UNKNOWN', message: error.message, at: Date.now() };
   }
 
-  // ---- connect loop ---------------------------------------------------------------------------
+  // ---- connect run ----------------------------------------------------------------------------
 
-  private async connectLoop(life: AbortSignal): Promise<void> {
-    while (!life.aborted) {
+  /**
+   * Attempts (with backoff) until a session is bound, then ends: an online user keeps no
+   * suspended function. A lost session starts the next run (`onClose`).
+   */
+  private async connect(life: Life): Promise<void> {
+    const signal = life.signal;
+    while (!signal.aborted) {
       let session: Session;
       // p-retry may reject on abort after an attempt already bound a session: close that one too
       let established: Session | undefined;
       // set when the strategy or maxAttempts ends the retries: what the give-up reports
       const plan: { stop: MIMCError | null } = { stop: null };
       try {
-        session = await pRetry(async () => (established = await this.attempt(life)), {
+        session = await pRetry(async () => (established = await this.attempt(signal)), {
           retries: Number.POSITIVE_INFINITY,
           // p-retry runs the loop and the abort; the wait is ours (onFailedAttempt), as the strategy says
           minTimeout: 0,
-          signal: life,
-          shouldRetry: ({ error }) => !life.aborted && plan.stop === null && isRetryable(error),
+          signal,
+          shouldRetry: ({ error }) => !signal.aborted && plan.stop === null && isRetryable(error),
           onFailedAttempt: async ({ error, attemptNumber }) => {
             this.attemptsSinceOnline += 1;
             this.noteError(error);
-            if (life.aborted) return;
+            if (signal.aborted) return;
             this.host.log.warn({ code: this.lastErrorRecord?.code, attempt: attemptNumber, reason: error.message }, 'login attempt failed');
             this.setState('reconnecting');
             if (!isRetryable(error)) return;
@@ -250,22 +275,23 @@ export class ConnectionLifecycle implements SessionEvents {
               return;
             }
             this.host.onReconnecting({ attempt: this.attemptsSinceOnline, delayMs, error: error as MIMCError });
-            await sleep(delayMs, life);
+            await sleep(delayMs, signal);
           },
         });
       } catch (err) {
         established?.close();
-        if (!life.aborted) this.giveUp(plan.stop ?? err);
+        if (!signal.aborted) this.giveUp(plan.stop ?? err);
         return;
       }
-      if (life.aborted) {
+      if (signal.aborted) {
         session.close();
         return;
       }
       if (!session.isBound) continue; // lost between bind and here: try again
-      const ended = new Promise<void>((resolve) => (this.sessionEnded = resolve));
+      // released first: a session lost during the "online" callbacks starts the next run at once
+      life.release();
       this.sessionUp(session);
-      await ended;
+      return;
     }
   }
 
@@ -416,15 +442,14 @@ export class ConnectionLifecycle implements SessionEvents {
   onClose(error: MIMCError | undefined, session: Session): void {
     if (this.session !== session) return;
     this.session = null;
-    const resume = this.sessionEnded;
-    this.sessionEnded = null;
-    if (!this.life) {
+    const life = this.life;
+    if (!life) {
       this.setState('offline'); // logout, destroy or a kick ended the wish to be online
     } else if (!this.settings.reconnect.enabled) {
       // automatic reconnect is off: the app decides when to log in again
       if (error) this.noteError(error);
       this.host.log.warn({ code: error?.code, reason: error?.message }, 'connection lost; reconnect is disabled');
-      this.life.abort();
+      life.end();
       this.life = null;
       this.setState('offline');
       if (error?.code !== ErrorCode.KICKED) {
@@ -437,8 +462,9 @@ export class ConnectionLifecycle implements SessionEvents {
       if (error?.code !== ErrorCode.KICKED) {
         this.host.reportStatus({ isOnline: false, errorType: NETWORK_ERROR, errorReason: NETWORK_ERROR, errorDescription: error?.message ?? NETWORK_ERROR });
       }
+      // unless the status delegate logged out (or out and in again: that login started its own run)
+      if (this.life === life) void this.connect(life);
     }
-    resume?.();
   }
 
   onKick(result: BindResult, session: Session): void {
@@ -447,7 +473,7 @@ export class ConnectionLifecycle implements SessionEvents {
       this.tokenStale = true; // reconnect with a fresh token
     } else {
       // another login took this resource: do not fight it
-      this.life?.abort();
+      this.life?.end();
       this.life = null;
     }
     this.host.log.warn({ errorType: result.errorType, errorReason: result.errorReason }, 'kicked by the server');
