@@ -45,7 +45,8 @@ export interface Identity {
   appId: bigint;
   appAccount: string;
   resource: string | undefined;
-  userInfoStore: UserInfoStore;
+  /** None by default: a store only this user reads would give back nothing it does not hold already. */
+  userInfoStore: UserInfoStore | undefined;
   cacheToken: boolean;
 }
 
@@ -380,9 +381,11 @@ export class ConnectionLifecycle implements SessionEvents {
   /** Takes the stored resource (unless one was given) and, with cacheToken, the stored token. */
   private async restoreUserInfo(): Promise<void> {
     this.userInfoLoaded = true;
+    const store = this.identity.userInfoStore;
+    if (!store) return;
     let info;
     try {
-      info = await this.identity.userInfoStore.load(this.userInfoKey);
+      info = await store.load(this.userInfoKey);
     } catch (err) {
       this.host.log.warn({ err: describeError(err) }, 'cannot read the user-info store');
       return;
@@ -399,8 +402,10 @@ export class ConnectionLifecycle implements SessionEvents {
   }
 
   private async saveUserInfo(tokenJson: string): Promise<void> {
+    const store = this.identity.userInfoStore;
+    if (!store) return;
     try {
-      await this.identity.userInfoStore.save(this.userInfoKey, {
+      await store.save(this.userInfoKey, {
         resource: this.currentResource,
         ...(this.identity.cacheToken ? { tokenJson } : {}),
       });

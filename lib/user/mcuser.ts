@@ -25,7 +25,6 @@ import { OutgoingMessages, type Destination, type OutgoingHost, type SendTimeout
 import type { Session } from './session.js';
 import { createUnlimitedGroup, dismissUnlimitedGroup } from './uc-rest.js';
 import { UnlimitedGroups, type UnlimitedHost } from './unlimited.js';
-import { MemoryUserInfoStore } from './user-info-store.js';
 import type {
   CloseReport,
   ConnectionState,
@@ -119,7 +118,7 @@ export class MCUser extends EventEmitter<MCUserEventMap> {
     const host = new MCUser.PartsHost(this);
     this.host = host;
     this.lifecycle = new ConnectionLifecycle(
-      { appId, appAccount: this.appAccount, resource: options.resource, userInfoStore: options.userInfoStore ?? new MemoryUserInfoStore(), cacheToken: options.cacheToken ?? false },
+      { appId, appAccount: this.appAccount, resource: options.resource, userInfoStore: options.userInfoStore, cacheToken: options.cacheToken ?? false },
       this.settings,
       host,
       generateResource(),

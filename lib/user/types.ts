@@ -271,7 +271,8 @@ export interface MCUserOptions {
   reconnect?: ReconnectOptions;
   /**
    * Keeps the resource (and, with `cacheToken`, the token) across restarts, as the Go SDK's
-   * cache file does. Default: in memory only. `FileUserInfoStore` writes private files.
+   * cache file does. Default: none (the user keeps both in memory while it lives). `FileUserInfoStore`
+   * writes private files; `MemoryUserInfoStore` shares them between users of one process.
    */
   userInfoStore?: UserInfoStore;
   /** Also keep the token JSON in the user-info store, to skip a token fetch after a restart (default false). */

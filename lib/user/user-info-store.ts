@@ -16,9 +16,9 @@ export interface UserInfoStore {
   save(key: string, info: UserInfo): Promise<void> | void;
 }
 
-/** Keeps user info for the life of the process (the default). */
+/** Keeps user info for the life of the process (a store shared by the users that are given it). */
 export class MemoryUserInfoStore implements UserInfoStore {
-  /** Created at the first save: the default store of each user, so an empty Map would cost every user. */
+  /** Created at the first save. */
   private entries: Map<string, UserInfo> | null = null;
 
   load(key: string): UserInfo | undefined {
