@@ -2,7 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { MIMCError, ErrorCode } from '../errors.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import type { FrameSink, FrameTransport, OpenOptions } from './types.js';
-import { WriteQueue } from './write-queue.js';
+import { WriteQueue, type WriteTarget } from './write-queue.js';
 
 export type { FrameSink } from './types.js';
 
@@ -38,12 +38,7 @@ export class FrameConnection implements FrameTransport {
     socket.on('error', this.handleError);
     socket.on('close', this.handleClose);
     this.lastReceivedAt = performance.now();
-    this.writes = new WriteQueue({
-      write: (frame) => socket.write(frame),
-      drained: () => this.waitForDrain(),
-      beginBurst: () => socket.cork(),
-      endBurst: () => socket.uncork(),
-    });
+    this.writes = new WriteQueue(new SocketTarget(socket));
   }
 
   /** Opens a TCP connection; rejects with CONNECTION_LOST if it cannot be established in time. */
@@ -142,16 +137,34 @@ export class FrameConnection implements FrameTransport {
     this.socket.off('close', this.handleClose);
     this.sink.onClose(this.closedError);
   }
+}
 
-  private waitForDrain(): Promise<void> {
+/** A socket as the write loop sees it (prototype methods: no closure per connection). */
+class SocketTarget implements WriteTarget {
+  constructor(private readonly socket: Socket) {}
+
+  write(frame: Uint8Array): boolean {
+    return this.socket.write(frame);
+  }
+
+  drained(): Promise<void> {
+    const socket = this.socket;
     return new Promise((resolve) => {
       const done = () => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
+        socket.off('drain', done);
+        socket.off('close', done);
         resolve();
       };
-      this.socket.on('drain', done);
-      this.socket.on('close', done);
+      socket.on('drain', done);
+      socket.on('close', done);
     });
+  }
+
+  beginBurst(): void {
+    this.socket.cork();
+  }
+
+  endBurst(): void {
+    this.socket.uncork();
   }
 }

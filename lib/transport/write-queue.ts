@@ -44,7 +44,7 @@ export class WriteQueue {
     if (!this.running) {
       this.running = true;
       // a microtask later, so frames pushed in the same tick go out in one burst
-      queueMicrotask(this.start);
+      queueMicrotask(() => void this.loop());
     }
   }
 
@@ -54,10 +54,6 @@ export class WriteQueue {
     this.queue.length = 0;
     this.queuedBytes = 0;
   }
-
-  private readonly start = (): void => {
-    void this.loop();
-  };
 
   private async loop(): Promise<void> {
     while (!this.stopped && this.queue.length > 0) {
