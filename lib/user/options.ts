@@ -4,7 +4,7 @@ import type { BindOptions } from '../protocol/packets.js';
 import type { IncomingSettings } from './incoming.js';
 import { DEFAULT_REST_URL } from './uc-rest.js';
 import { DEFAULT_RESOLVER_URL, parseAddress, type FrontendAddress } from './resolver.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, type Backoff } from './backoff.js';
 import { WS_ENDPOINT, WS_PING_INTERVAL_MS } from '../protocol/ws-frame.js';
 import type { WebSocketEndpoint } from '../transport/types.js';
 import type { AckMode, MCUserOptions, ReconnectOptions } from './types.js';
@@ -110,23 +110,35 @@ function resolveWebSocket(options: MCUserOptions): WebSocketEndpoint | undefined
   };
 }
 
+/** The default strategy: exponential backoff, with jitter unless turned off (a class: no closure per user). */
+class BackoffReconnect implements ReconnectSettings, Backoff {
+  constructor(
+    readonly enabled: boolean,
+    readonly maxAttempts: number,
+    readonly minDelayMs: number,
+    readonly maxDelayMs: number,
+    readonly factor: number,
+    private readonly jitter: boolean,
+  ) {}
+
+  delay(attempt: number): number {
+    return backoffDelay(this, attempt, this.jitter ? 1 + Math.random() : 1);
+  }
+}
+
 function resolveReconnect(r: ReconnectOptions): ReconnectSettings {
-  const backoff = {
-    minDelayMs: positive(r.minDelayMs, 200, 'reconnect.minDelayMs'),
-    maxDelayMs: positive(r.maxDelayMs, 10_000, 'reconnect.maxDelayMs'),
-    factor: positive(r.factor, 2, 'reconnect.factor'),
-  };
+  const minDelayMs = positive(r.minDelayMs, 200, 'reconnect.minDelayMs');
+  const maxDelayMs = positive(r.maxDelayMs, 10_000, 'reconnect.maxDelayMs');
+  const factor = positive(r.factor, 2, 'reconnect.factor');
   const jitter = flag(r.jitter, 'reconnect.jitter', true);
   const maxAttempts = r.maxAttempts ?? Number.POSITIVE_INFINITY;
   if (maxAttempts !== Number.POSITIVE_INFINITY && (!Number.isInteger(maxAttempts) || maxAttempts < 1)) {
     throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'reconnect.maxAttempts must be a positive integer');
   }
   if (r.strategy !== undefined && typeof r.strategy !== 'function') throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'reconnect.strategy must be a function');
-  return {
-    enabled: flag(r.enabled, 'reconnect.enabled', true),
-    maxAttempts,
-    delay: r.strategy ?? ((attempt) => backoffDelay(backoff, attempt, jitter ? 1 + Math.random() : 1)),
-  };
+  const enabled = flag(r.enabled, 'reconnect.enabled', true);
+  if (r.strategy) return { enabled, maxAttempts, delay: r.strategy };
+  return new BackoffReconnect(enabled, maxAttempts, minDelayMs, maxDelayMs, factor, jitter);
 }
 
 function flag(value: boolean | undefined, name: string, fallback = false): boolean {
