@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MIMCError, ErrorCode } from '../errors.js';
+import { ownBytes, ownCopy } from './bytes.js';
 import { rc4, rc4Range } from './rc4.js';
 
 const utf8 = new TextEncoder();
@@ -26,7 +27,9 @@ function secondHalf(s: string): string {
  */
 export function deriveBodyKey(challenge: string, udid: string): Uint8Array {
   if (challenge.length === 0) throw new MIMCError(ErrorCode.MALFORMED_FRAME, 'empty challenge');
-  return rc4(utf8.encode(challenge), utf8.encode(secondHalf(challenge) + secondHalf(udid)));
+  // Buffers, like every array the cipher loops see (see ownCopy)
+  const data = Buffer.from(secondHalf(challenge) + secondHalf(udid), 'utf8');
+  return rc4(Buffer.from(challenge, 'utf8'), data, ownBytes(data.length));
 }
 
 /**
@@ -47,14 +50,14 @@ function secretOf(securityKey: string): Uint8Array {
   return secret;
 }
 /** Where `writePayloadKey` builds a key: scheduled at once and never handed out. */
-let keyScratch = new Uint8Array(256);
+let keyScratch = Buffer.alloc(256);
 
 /** Writes the payload key of `securityKey` and `headerId` into `keyScratch`; returns its length. */
 function writePayloadKey(securityKey: string, headerId: string): number {
   const secret = secretOf(securityKey);
   // byteLength counts an unpaired surrogate as the 3 bytes of the U+FFFD that encodeInto writes
   const length = secret.length + 1 + Buffer.byteLength(headerId, 'utf8');
-  if (length > keyScratch.length) keyScratch = new Uint8Array(length * 2);
+  if (length > keyScratch.length) keyScratch = Buffer.alloc(length * 2);
   const key = keyScratch;
   key.set(secret, 0);
   key[secret.length] = 0x5f; // '_'
@@ -70,7 +73,7 @@ function writePayloadKey(securityKey: string, headerId: string): number {
 /** The key of a SECMSG payload: base64-decoded security key + '_' + the frame header id. */
 export function derivePayloadKey(securityKey: string, headerId: string): Uint8Array {
   const length = writePayloadKey(securityKey, headerId); // first: it may replace keyScratch
-  return keyScratch.slice(0, length);
+  return ownCopy(keyScratch.subarray(0, length));
 }
 
 /**
