@@ -704,50 +704,27 @@ export function readPacketAck(bytes: Uint8Array): PacketAck {
 // mimc.MIMCP2PMessage, MIMCP2TMessage
 
 export function readP2PMessage(bytes: Uint8Array): P2PMessage {
-  r.start(bytes, 'P2P message');
-  const end = bytes.length;
-  let from: UserRef | null = null;
-  let to: UserRef | null = null;
-  let payload = ABSENT_BYTES;
-  let isStore: boolean | undefined;
-  let bizType: string | undefined;
-  while (r.pos < end) {
-    const tag = r.tag(end);
-    switch (tag) {
-      case 10:
-        from = readUser(embedded(end), 1, from);
-        break;
-      case 18:
-        to = readUser(embedded(end), 1, to);
-        break;
-      case 26:
-        payload = r.bytes(end);
-        break;
-      case 32:
-        isStore = r.bool(end);
-        break;
-      case 42:
-        bizType = r.text(end);
-        break;
-      default:
-        r.skip(tag, end, 0, 5);
-    }
-  }
-  const msg: P2PMessage = {
-    from: from ?? { appId: 0n, appAccount: '' },
-    to: to ?? { appId: 0n, appAccount: '' },
-    payload,
-  };
-  if (isStore !== undefined) msg.isStore = isStore;
-  if (bizType !== undefined) msg.bizType = bizType;
-  return msg;
+  return readMessage(bytes, 'P2P message', readUser, NO_USER);
 }
 
 export function readP2TMessage(bytes: Uint8Array): P2TMessage {
-  r.start(bytes, 'P2T message');
+  return readMessage(bytes, 'P2T message', readGroup, NO_GROUP);
+}
+
+const NO_USER: UserRef = Object.freeze({ appId: 0n, appAccount: '' });
+const NO_GROUP: GroupRef = Object.freeze({ appId: 0n, topicId: 0n });
+
+/** The two message kinds differ only in field 2, `to`: a user (P2P) or a group (P2T). */
+function readMessage<To extends object>(
+  bytes: Uint8Array,
+  what: string,
+  readTo: (end: number, depth: number, prev: To | null) => To,
+  noTo: To,
+): { from: UserRef; to: To; payload: Uint8Array; isStore?: boolean; bizType?: string } {
+  r.start(bytes, what);
   const end = bytes.length;
   let from: UserRef | null = null;
-  let to: GroupRef | null = null;
+  let to: To | null = null;
   let payload = ABSENT_BYTES;
   let isStore: boolean | undefined;
   let bizType: string | undefined;
@@ -758,7 +735,7 @@ export function readP2TMessage(bytes: Uint8Array): P2TMessage {
         from = readUser(embedded(end), 1, from);
         break;
       case 18:
-        to = readGroup(embedded(end), 1, to);
+        to = readTo(embedded(end), 1, to);
         break;
       case 26:
         payload = r.bytes(end);
@@ -773,9 +750,10 @@ export function readP2TMessage(bytes: Uint8Array): P2TMessage {
         r.skip(tag, end, 0, 5);
     }
   }
-  const msg: P2TMessage = {
-    from: from ?? { appId: 0n, appAccount: '' },
-    to: to ?? { appId: 0n, topicId: 0n },
+  // absent users and groups read as zero values (a fresh object each time: the app may mutate it)
+  const msg: { from: UserRef; to: To; payload: Uint8Array; isStore?: boolean; bizType?: string } = {
+    from: from ?? { ...NO_USER },
+    to: to ?? { ...noTo },
     payload,
   };
   if (isStore !== undefined) msg.isStore = isStore;
