@@ -84,6 +84,8 @@ class ProtoReader {
   /** The 32-bit halves of the last varint64 read (unsigned). */
   lo = 0;
   hi = 0;
+  /** The fifth byte of the last tag or varint32 that had one, else 0 (see low32). */
+  private lastByte = 0;
   /** Names the message in errors. */
   what = '';
   /** Field numbers of the groups being skipped, innermost last. */
@@ -109,46 +111,41 @@ class ProtoReader {
 
   /** A field tag: a varint of at most 5 bytes that fits 32 bits (as protobufjs reads it). */
   tag(end: number): number {
-    const b = this.buf;
-    let p = this.pos;
-    if (p < end) {
-      const first = b[p]!;
-      if (first < 128) {
-        this.pos = p + 1;
-        return first;
-      }
-    }
-    let value = 0;
-    for (let shift = 0; shift < 28; shift += 7) {
-      if (p >= end) this.fail('truncated tag');
-      const byte = b[p++]!;
-      value |= (byte & 127) << shift;
-      if (byte < 128) {
-        this.pos = p;
-        return value >>> 0;
-      }
-    }
-    if (p >= end) this.fail('truncated tag');
-    const byte = b[p++]!;
-    this.pos = p;
-    if (byte > 15) this.fail('tag beyond 32 bits');
-    return (value | (byte << 28)) >>> 0;
+    const value = this.low32(end, 'truncated tag');
+    if (this.lastByte > 15) this.fail('tag beyond 32 bits');
+    return value;
   }
 
   /** A varint's low 32 bits, unsigned (protobufjs' uint32; int32 is this `| 0`). At most 10 bytes. */
   varint32(end: number): number {
+    const value = this.low32(end, 'truncated varint');
+    if (this.lastByte < 128) return value;
+    // bytes 6 to 10 only carry bits above 32
     const b = this.buf;
     let p = this.pos;
-    if (p < end) {
-      const first = b[p]!;
-      if (first < 128) {
-        this.pos = p + 1;
-        return first;
+    for (let k = 0; k < 5; k++) {
+      if (p >= end) this.fail('truncated varint');
+      if (b[p++]! < 128) {
+        this.pos = p;
+        return value;
       }
     }
+    this.pos = p;
+    return this.fail('varint longer than 10 bytes');
+  }
+
+  /**
+   * The first (at most five) bytes of a varint as its low 32 bits, unsigned; `pos` moves past
+   * them. A varint that reaches a fifth byte leaves it in `lastByte` (the caller decides whether
+   * it may have more bits or bytes); a shorter one leaves `lastByte` below 16.
+   */
+  private low32(end: number, truncated: string): number {
+    const b = this.buf;
+    let p = this.pos;
+    this.lastByte = 0;
     let value = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      if (p >= end) this.fail('truncated varint');
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (p >= end) this.fail(truncated);
       const byte = b[p++]!;
       value |= (byte & 127) << shift;
       if (byte < 128) {
@@ -156,16 +153,11 @@ class ProtoReader {
         return value >>> 0;
       }
     }
-    // bytes 6 to 10 only carry bits above 32
-    for (let k = 0; k < 5; k++) {
-      if (p >= end) this.fail('truncated varint');
-      if (b[p++]! < 128) {
-        this.pos = p;
-        return value >>> 0;
-      }
-    }
+    if (p >= end) this.fail(truncated);
+    const byte = b[p++]!;
     this.pos = p;
-    return this.fail('varint longer than 10 bytes');
+    this.lastByte = byte;
+    return (value | ((byte & 127) << 28)) >>> 0;
   }
 
   /** A 64-bit varint into `lo` and `hi` (protobufjs' readLongVarint: bits above 64 are dropped). */
