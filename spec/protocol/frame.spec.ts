@@ -13,6 +13,7 @@ import {
   Rc4,
   type ClientHeader,
 } from '../../lib/protocol/index.js';
+import { concatBytes } from '../helpers/bytes.js';
 
 const HEAD = 8;
 const CHECKSUM = 4;
@@ -26,11 +27,7 @@ const frameA = encodeV6Frame(header('a-1'), text('first payload'), bodyKey);
 const frameB = encodeV6Frame(header('b-2'), text('second, somewhat longer payload'), bodyKey);
 const frameC = encodeV6Frame(clientHeader(Cmd.PING, 1n, 'r', 'c-3'), new Uint8Array(0), null);
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-  return out;
-}
+const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts);
 
 const bodyOf = (frame: Uint8Array): Uint8Array => frame.subarray(HEAD, frame.length - CHECKSUM);
 

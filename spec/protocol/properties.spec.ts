@@ -45,6 +45,7 @@ import { present } from '../../lib/protocol/proto-fields.js';
 import { toLong } from '../../lib/protocol/int64.js';
 import { encodeHeaderChecked } from '../../lib/protocol/packets.js';
 import { cryptPayload, derivePayloadKey } from '../../lib/protocol/keys.js';
+import { concatBytes as concat } from '../helpers/bytes.js';
 
 const RUNS = { numRuns: 10_000 };
 const HEAD = 8;
@@ -141,15 +142,6 @@ const chunkPlan = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function chunks(stream: Uint8Array, plan: readonly number[]): Uint8Array[] {
   const sizes = plan.some((n) => n > 0) ? plan : [1];

@@ -31,6 +31,7 @@ import { decodeUcMessage, decodeUcMessageList, decodeUcPacket, type UcMessage, t
 import { ims, mimc } from '../../lib/protocol/gen/proto.js';
 import { fromLong, toLong } from '../../lib/protocol/int64.js';
 import { groupFromProto, has, optionalString, parse, userFromProto } from '../../lib/protocol/proto-fields.js';
+import { concatBytes as concat } from '../helpers/bytes.js';
 
 const SEED = 0x5eed16;
 const RUNS = 3000;
@@ -153,15 +154,6 @@ const Writer = $protobuf.Writer;
 const finish = (w: $protobuf.Writer): Uint8Array => w.finish();
 const tag = (field: number, wire: number): number => ((field << 3) | wire) >>> 0;
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** A length-delimited field `field` holding `content`. */
 const lengthField = (field: number, content: Uint8Array): Uint8Array => finish(Writer.create().uint32(tag(field, 2)).bytes(content));
