@@ -560,10 +560,12 @@ export class Connection implements ClientPeer {
     if (this.state !== 'bound' || !session || this.writer.poisoned || this.core.faultState.isStalled(session.account.appAccount)) return;
     while (!this.writer.blocked && this.state === 'bound') {
       const batch = this.delivery.next(session.account, session.resource);
-      if (!batch) return;
+      if (!batch) break;
       this.sendCompound(batch.items, batch.more);
-      if (batch.windowFull) return;
+      if (batch.windowFull) break;
     }
+    // Deliveries are the latency that matters: they leave now, not after the turn's acks.
+    this.writer.flush();
   }
 
   private sendCompound(items: Delivery[], more: boolean): void {

@@ -1,5 +1,5 @@
 /**
- * The outbound side of one frontend connection: one syscall per tick (cork), backpressure
+ * The outbound side of one frontend connection: one syscall per turn of the event loop (cork), backpressure
  * (pause reading while the link does not drain, close above a byte cap), and the
  * write-side faults (stall, corruption, delay, oversized head).
  */
@@ -35,6 +35,8 @@ export class FrameWriter {
     if (!this.corked) return;
     this.corked = false;
     this.link.endBurst();
+    // Only now is "queued" what the peer has not read: corked bytes were merely not handed over yet.
+    if (!this.closed && this.link.queuedBytes > this.maxQueuedBytes) this.hooks.overflow(`slow reader: more than ${this.maxQueuedBytes} bytes queued`);
   };
 
   constructor(
@@ -59,16 +61,15 @@ export class FrameWriter {
     }
     this.stats.framesOut++;
     if (!this.corked) {
-      // Frames written in one tick (e.g. the acks of a burst of messages) leave in one syscall.
+      // Frames written in one turn of the event loop (e.g. the acks of a burst of messages) leave
+      // in one syscall, at the check phase: after the deliveries the same turn scheduled (their
+      // pumps were queued first and flush themselves), so a recipient never waits for the
+      // sender's ack to reach the kernel.
       this.corked = true;
       this.link.beginBurst();
-      process.nextTick(this.uncork);
+      setImmediate(this.uncork);
     }
     const flushed = this.link.write(bytes);
-    if (this.link.queuedBytes > this.maxQueuedBytes) {
-      this.hooks.overflow(`slow reader: more than ${this.maxQueuedBytes} bytes queued`);
-      return;
-    }
     if (!flushed && !this.blocked) {
       // Stop reading requests from a peer that does not read our answers.
       this.blocked = true;
@@ -116,7 +117,7 @@ export class FrameWriter {
     this.poisoned = true;
   }
 
-  /** Hands corked frames to the kernel now (before a close). */
+  /** Hands corked frames to the kernel now (at the end of a delivery pump, before a close). */
   flush(): void {
     this.uncork();
   }
