@@ -438,8 +438,7 @@ export function readClientHeader(bytes: Uint8Array): ClientHeader {
   r.start(bytes, 'client header');
   const end = bytes.length;
   let chid = 0;
-  let uuidLo = 0;
-  let uuidHi = 0;
+  let uuid = 0n;
   let server = '';
   let resource = '';
   let cmd = '';
@@ -456,9 +455,7 @@ export function readClientHeader(bytes: Uint8Array): ClientHeader {
         chid = r.varint32(end) | 0;
         break;
       case 16:
-        r.varint64(end);
-        uuidLo = r.lo;
-        uuidHi = r.hi;
+        uuid = r.int64(end);
         break;
       case 26:
         server = r.text(end);
@@ -494,7 +491,7 @@ export function readClientHeader(bytes: Uint8Array): ClientHeader {
         r.skip(tag, end, 0, 11);
     }
   }
-  const header: ClientHeader = { chid, uuid: int64(uuidLo, uuidHi), server, resource, cmd, id, dirFlag, cipher };
+  const header: ClientHeader = { chid, uuid, server, resource, cmd, id, dirFlag, cipher };
   if (subcmd !== undefined) header.subcmd = subcmd;
   if (errCode !== undefined) header.errCode = errCode;
   if (errStr !== undefined) header.errStr = errStr;
@@ -508,17 +505,11 @@ function readPacketFields(end: number, depth: number): MimcPacket {
   let packetId = '';
   let pkg = '';
   let type = 0;
-  let hasSequence = false;
-  let sequenceLo = 0;
-  let sequenceHi = 0;
+  let sequence: bigint | undefined;
   let payload: Uint8Array | undefined;
-  let hasTimestamp = false;
-  let timestampLo = 0;
-  let timestampHi = 0;
+  let timestamp: bigint | undefined;
   let conversation: boolean | undefined;
-  let hasConvIndex = false;
-  let convIndexLo = 0;
-  let convIndexHi = 0;
+  let convIndex: bigint | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
     switch (tag) {
@@ -529,10 +520,7 @@ function readPacketFields(end: number, depth: number): MimcPacket {
         pkg = r.text(end);
         break;
       case 24:
-        r.varint64(end);
-        hasSequence = true;
-        sequenceLo = r.lo;
-        sequenceHi = r.hi;
+        sequence = r.int64(end);
         break;
       case 32: {
         // MIMC_MSG_TYPE: 1..12; another value is dropped, an absent type reads as 0
@@ -544,30 +532,24 @@ function readPacketFields(end: number, depth: number): MimcPacket {
         payload = r.bytes(end);
         break;
       case 48:
-        r.varint64(end);
-        hasTimestamp = true;
-        timestampLo = r.lo;
-        timestampHi = r.hi;
+        timestamp = r.int64(end);
         break;
       case 56:
         conversation = r.bool(end);
         break;
       case 64:
-        r.varint64(end);
-        hasConvIndex = true;
-        convIndexLo = r.lo;
-        convIndexHi = r.hi;
+        convIndex = r.int64(end);
         break;
       default:
         r.skip(tag, end, depth, 8);
     }
   }
   const p: MimcPacket = { packetId, package: pkg, type };
-  if (hasSequence) p.sequence = int64(sequenceLo, sequenceHi);
+  if (sequence !== undefined) p.sequence = sequence;
   if (payload !== undefined) p.payload = payload;
-  if (hasTimestamp) p.timestamp = int64(timestampLo, timestampHi);
+  if (timestamp !== undefined) p.timestamp = timestamp;
   if (conversation !== undefined) p.conversation = conversation;
-  if (hasConvIndex) p.convIndex = int64(convIndexLo, convIndexHi);
+  if (convIndex !== undefined) p.convIndex = convIndex;
   return p;
 }
 
@@ -579,28 +561,22 @@ export function readMimcPacket(bytes: Uint8Array): MimcPacket {
 export function readPacketList(bytes: Uint8Array): PacketList {
   r.start(bytes, 'packet list');
   const end = bytes.length;
-  let uuidLo = 0;
-  let uuidHi = 0;
+  let uuid = 0n;
   let resource = '';
-  let maxSequenceLo = 0;
-  let maxSequenceHi = 0;
+  let maxSequence = 0n;
   const packets: MimcPacket[] = [];
   let status = 1;
   while (r.pos < end) {
     const tag = r.tag(end);
     switch (tag) {
       case 8:
-        r.varint64(end);
-        uuidLo = r.lo;
-        uuidHi = r.hi;
+        uuid = r.uint64(end);
         break;
       case 18:
         resource = r.text(end);
         break;
       case 24:
-        r.varint64(end);
-        maxSequenceLo = r.lo;
-        maxSequenceHi = r.hi;
+        maxSequence = r.int64(end);
         break;
       case 34:
         packets.push(readPacketFields(embedded(end), 1));
@@ -615,26 +591,21 @@ export function readPacketList(bytes: Uint8Array): PacketList {
         r.skip(tag, end, 0, 5);
     }
   }
-  return { uuid: uint64(uuidLo, uuidHi), resource, maxSequence: int64(maxSequenceLo, maxSequenceHi), packets, status };
+  return { uuid, resource, maxSequence, packets, status };
 }
 
 export function readPacketAck(bytes: Uint8Array): PacketAck {
   r.start(bytes, 'packet ack');
   const end = bytes.length;
   let packetId = '';
-  let uuidLo = 0;
-  let uuidHi = 0;
+  let uuid = 0n;
   let resource = '';
-  let sequenceLo = 0;
-  let sequenceHi = 0;
-  let timestampLo = 0;
-  let timestampHi = 0;
+  let sequence = 0n;
+  let timestamp = 0n;
   let pkg = '';
   let errorMsg = '';
   let code: number | undefined;
-  let hasConvIndex = false;
-  let convIndexLo = 0;
-  let convIndexHi = 0;
+  let convIndex: bigint | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
     switch (tag) {
@@ -642,22 +613,16 @@ export function readPacketAck(bytes: Uint8Array): PacketAck {
         packetId = r.string(end);
         break;
       case 16:
-        r.varint64(end);
-        uuidLo = r.lo;
-        uuidHi = r.hi;
+        uuid = r.uint64(end);
         break;
       case 26:
         resource = r.text(end);
         break;
       case 32:
-        r.varint64(end);
-        sequenceLo = r.lo;
-        sequenceHi = r.hi;
+        sequence = r.int64(end);
         break;
       case 40:
-        r.varint64(end);
-        timestampLo = r.lo;
-        timestampHi = r.hi;
+        timestamp = r.int64(end);
         break;
       case 50:
         pkg = r.text(end);
@@ -669,10 +634,7 @@ export function readPacketAck(bytes: Uint8Array): PacketAck {
         code = r.varint32(end) | 0;
         break;
       case 72:
-        r.varint64(end);
-        hasConvIndex = true;
-        convIndexLo = r.lo;
-        convIndexHi = r.hi;
+        convIndex = r.int64(end);
         break;
       default:
         r.skip(tag, end, 0, 9);
@@ -680,15 +642,15 @@ export function readPacketAck(bytes: Uint8Array): PacketAck {
   }
   const ack: PacketAck = {
     packetId,
-    uuid: uint64(uuidLo, uuidHi),
+    uuid,
     resource,
-    sequence: int64(sequenceLo, sequenceHi),
-    timestamp: int64(timestampLo, timestampHi),
+    sequence,
+    timestamp,
     package: pkg,
     errorMsg,
   };
   if (code !== undefined) ack.code = code;
-  if (hasConvIndex) ack.convIndex = int64(convIndexLo, convIndexHi);
+  if (convIndex !== undefined) ack.convIndex = convIndex;
   return ack;
 }
 
@@ -799,14 +761,10 @@ export function readUcPacket(bytes: Uint8Array): UcPacket {
 function readUcMessageFields(end: number, depth: number): UcMessage {
   let group: GroupRef | null = null;
   let payload: Uint8Array | undefined;
-  let hasSequence = false;
-  let sequenceLo = 0;
-  let sequenceHi = 0;
+  let sequence: bigint | undefined;
   let isStore: boolean | undefined;
   let user: UserRef | null = null;
-  let hasTimestamp = false;
-  let timestampLo = 0;
-  let timestampHi = 0;
+  let timestamp: bigint | undefined;
   let packetId: string | undefined;
   let bizType: string | undefined;
   while (r.pos < end) {
@@ -819,10 +777,7 @@ function readUcMessageFields(end: number, depth: number): UcMessage {
         payload = r.bytes(end);
         break;
       case 24:
-        r.varint64(end);
-        hasSequence = true;
-        sequenceLo = r.lo;
-        sequenceHi = r.hi;
+        sequence = r.int64(end);
         break;
       case 32:
         isStore = r.bool(end);
@@ -831,10 +786,7 @@ function readUcMessageFields(end: number, depth: number): UcMessage {
         user = readUser(embedded(end), depth + 1, user);
         break;
       case 48:
-        r.varint64(end);
-        hasTimestamp = true;
-        timestampLo = r.lo;
-        timestampHi = r.hi;
+        timestamp = r.int64(end);
         break;
       case 58:
         packetId = r.string(end);
@@ -849,10 +801,10 @@ function readUcMessageFields(end: number, depth: number): UcMessage {
   if (group === null) r.fail("missing required 'group'");
   if (payload === undefined) r.fail("missing required 'payload'");
   const msg: UcMessage = { group, payload };
-  if (hasSequence) msg.sequence = int64(sequenceLo, sequenceHi);
+  if (sequence !== undefined) msg.sequence = sequence;
   if (isStore !== undefined) msg.isStore = isStore;
   if (user !== null) msg.user = user;
-  if (hasTimestamp) msg.timestamp = int64(timestampLo, timestampHi);
+  if (timestamp !== undefined) msg.timestamp = timestamp;
   if (packetId !== undefined) msg.packetId = packetId;
   if (bizType !== undefined) msg.bizType = bizType;
   return msg;
@@ -868,9 +820,7 @@ export function readUcMessageList(bytes: Uint8Array): UcMessageList {
   const end = bytes.length;
   let group: GroupRef | null = null;
   const messages: UcMessage[] = [];
-  let hasMaxSequence = false;
-  let maxSequenceLo = 0;
-  let maxSequenceHi = 0;
+  let maxSequence: bigint | undefined;
   while (r.pos < end) {
     const tag = r.tag(end);
     switch (tag) {
@@ -881,10 +831,7 @@ export function readUcMessageList(bytes: Uint8Array): UcMessageList {
         messages.push(readUcMessageFields(embedded(end), 1));
         break;
       case 24:
-        r.varint64(end);
-        hasMaxSequence = true;
-        maxSequenceLo = r.lo;
-        maxSequenceHi = r.hi;
+        maxSequence = r.int64(end);
         break;
       default:
         r.skip(tag, end, 0, 3);
@@ -892,6 +839,6 @@ export function readUcMessageList(bytes: Uint8Array): UcMessageList {
   }
   if (group === null) r.fail("missing required 'group'");
   const list: UcMessageList = { group, messages };
-  if (hasMaxSequence) list.maxSequence = int64(maxSequenceLo, maxSequenceHi);
+  if (maxSequence !== undefined) list.maxSequence = maxSequence;
   return list;
 }
