@@ -22,7 +22,7 @@ import {
   Rc4,
   type MimcPacket,
 } from '../lib/protocol/index.js';
-import { benchPhase, isMain, runMain } from './common.js';
+import { benchPhase, isMain, round, runMain, timed } from './common.js';
 
 export interface CodecBenchOptions {
   /** Measured duration of each of the four runs (2 cases × encode/decode), in seconds. Default 2. */
@@ -91,33 +91,13 @@ function encodeOne(packet: MimcPacket, n: number): Uint8Array {
   return encodeSecMsgFrame(clientHeader(Cmd.SECMSG, UUID, RESOURCE, id), { ...packet, packetId: id }, SECURITY_KEY, BODY_KEY);
 }
 
-/** Calls `step(n)` for n = 0, 1, … for about `seconds`; returns how many calls fit and the exact time taken. */
-function timed(seconds: number, step: (n: number) => number): { frames: number; seconds: number; cpuSeconds: number; sink: number } {
-  const budget = BigInt(Math.round(seconds * 1e9));
-  const cpuStart = process.cpuUsage();
-  const start = process.hrtime.bigint();
-  let frames = 0;
-  let sink = 0;
-  let elapsed = 0n;
-  // read the clock after batches of about 5 ms: rarely enough to cost nothing, often enough to stop on time
-  for (let batch = 8; ; ) {
-    for (let k = 0; k < batch; k++) sink += step(frames++);
-    elapsed = process.hrtime.bigint() - start;
-    if (elapsed >= budget) break;
-    const perCallNs = Number(elapsed) / frames;
-    batch = Math.max(1, Math.min(4096, Math.round(5e6 / perCallNs), Math.ceil(Number(budget - elapsed) / perCallNs)));
-  }
-  const cpu = process.cpuUsage(cpuStart);
-  return { frames, seconds: Number(elapsed) / 1e9, cpuSeconds: (cpu.user + cpu.system) / 1e6, sink };
-}
-
 function measure(seconds: number, warmupSeconds: number, frameBytes: number, step: (n: number) => number): RunResult {
   if (warmupSeconds > 0) timed(warmupSeconds, step);
   const run = timed(seconds, step);
   if (Number.isNaN(run.sink)) throw new Error('unreachable: keeps the results alive');
-  const framesPerSec = run.frames / run.seconds;
+  const framesPerSec = run.calls / run.seconds;
   return {
-    frames: run.frames,
+    frames: run.calls,
     seconds: round(run.seconds, 3),
     cpuSeconds: round(run.cpuSeconds, 3),
     framesPerSec: Math.round(framesPerSec),
@@ -125,7 +105,6 @@ function measure(seconds: number, warmupSeconds: number, frameBytes: number, ste
   };
 }
 
-const round = (x: number, digits: number): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
 function benchCase(name: string, size: number, seconds: number, warmupSeconds: number): CaseResult {
   const packet = p2pPacket(size);

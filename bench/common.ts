@@ -26,6 +26,26 @@ export const round = (x: number, digits = 2): number => {
 
 export const mib = (bytes: number): number => round(bytes / 1024 / 1024, 1);
 
+/** Calls `step(n)` for n = 0, 1, … for about `seconds`; returns how many calls fit and the exact time taken. */
+export function timed(seconds: number, step: (n: number) => number): { calls: number; seconds: number; cpuSeconds: number; sink: number } {
+  const budget = BigInt(Math.round(seconds * 1e9));
+  const cpuStart = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  let calls = 0;
+  let sink = 0;
+  let elapsed = 0n;
+  // read the clock after batches of about 5 ms: rarely enough to cost nothing, often enough to stop on time
+  for (let batch = 8; ; ) {
+    for (let k = 0; k < batch; k++) sink += step(calls++);
+    elapsed = process.hrtime.bigint() - start;
+    if (elapsed >= budget) break;
+    const perCallNs = Number(elapsed) / calls;
+    batch = Math.max(1, Math.min(4096, Math.round(5e6 / perCallNs), Math.ceil(Number(budget - elapsed) / perCallNs)));
+  }
+  const cpu = process.cpuUsage(cpuStart);
+  return { calls, seconds: Number(elapsed) / 1e9, cpuSeconds: (cpu.user + cpu.system) / 1e6, sink };
+}
+
 export interface Percentiles {
   count: number;
   min: number;

@@ -29,7 +29,7 @@ import {
   PacketType,
   type MimcPacket,
 } from '../lib/protocol/index.js';
-import { isMain, loadAverages, num, round, runMain } from './common.js';
+import { isMain, loadAverages, num, round, runMain, timed } from './common.js';
 
 const APP_ID = 2882303761517613988n;
 const UUID = 10776577642332160n;
@@ -58,28 +58,12 @@ function packet(n: number): MimcPacket {
   };
 }
 
-/** Runs `step` for about `seconds`; returns CPU and wall µs per call. */
+/** Runs `step` for about `seconds` (after a warm-up); returns CPU and wall µs per call. */
 function measure(seconds: number, warmupSeconds: number, step: () => number): { ops: number; cpuUsPerOp: number; wallUsPerOp: number } {
-  const loop = (budgetS: number) => {
-    const budget = BigInt(Math.round(budgetS * 1e9));
-    const cpu0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    let ops = 0;
-    let sink = 0;
-    let elapsed = 0n;
-    for (;;) {
-      for (let k = 0; k < 64; k++) sink += step();
-      ops += 64;
-      elapsed = process.hrtime.bigint() - t0;
-      if (elapsed >= budget) break;
-    }
-    const cpu = process.cpuUsage(cpu0);
-    if (Number.isNaN(sink)) throw new Error('unreachable: keeps results alive');
-    return { ops, cpuUs: cpu.user + cpu.system, wallUs: Number(elapsed) / 1e3 };
-  };
-  if (warmupSeconds > 0) loop(warmupSeconds);
-  const r = loop(seconds);
-  return { ops: r.ops, cpuUsPerOp: round(r.cpuUs / r.ops, 3), wallUsPerOp: round(r.wallUs / r.ops, 3) };
+  if (warmupSeconds > 0) timed(warmupSeconds, step);
+  const run = timed(seconds, step);
+  if (Number.isNaN(run.sink)) throw new Error('unreachable: keeps results alive');
+  return { ops: run.calls, cpuUsPerOp: round((run.cpuSeconds * 1e6) / run.calls, 3), wallUsPerOp: round((run.seconds * 1e6) / run.calls, 3) };
 }
 
 export async function runDecodeBench(opts: { seconds?: number; warmupSeconds?: number } = {}): Promise<unknown> {
