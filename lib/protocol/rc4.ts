@@ -1,4 +1,5 @@
 import { MIMCError, ErrorCode } from '../errors.js';
+import { rc4ContinueWasm, rc4RangeWasm, WASM_RC4_MIN } from './rc4-wasm.js';
 
 /** The 256-entry RC4 permutation; Int32Array runs the byte loops about 15 % faster than Uint8Array. */
 type State = Int32Array;
@@ -138,9 +139,11 @@ export class Rc4 {
     if (length <= this.generated) return xorRange(this.stream, stream32, src, srcStart, length, dst, dstStart);
     const head = this.generated;
     xorRange(this.stream, stream32, src, srcStart, head, dst, dstStart);
+    const rest = length - head;
+    if (rest >= WASM_RC4_MIN && rc4ContinueWasm(this.state, this.i, this.j, src, srcStart + head, rest, dst, dstStart + head)) return;
     const s = (this.overflow ??= new Int32Array(256));
     s.set(this.state);
-    crypt(s, src, srcStart + head, length - head, dst, dstStart + head, this.i, this.j);
+    crypt(s, src, srcStart + head, rest, dst, dstStart + head, this.i, this.j);
   }
 
   /** Generates keystream up to at least `needed` bytes (capacity doubles, never past the cap). */
@@ -184,6 +187,8 @@ export function rc4(key: Uint8Array, data: Uint8Array, out: Uint8Array = new Uin
 
 /** One-shot RC4 under `key[0, keyLength)` of `src[srcStart, +length)` into `dst` from `dstStart` (may overlap exactly). */
 export function rc4Range(key: Uint8Array, keyLength: number, src: Uint8Array, srcStart: number, length: number, dst: Uint8Array, dstStart: number): void {
+  if (keyLength === 0) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'RC4 key must not be empty');
+  if (length >= WASM_RC4_MIN && rc4RangeWasm(key, keyLength, src, srcStart, length, dst, dstStart)) return;
   schedule(key, keyLength, scratch);
   crypt(scratch, src, srcStart, length, dst, dstStart);
 }

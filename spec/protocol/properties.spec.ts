@@ -45,7 +45,7 @@ import { present } from '../../lib/protocol/proto-fields.js';
 import { toLong } from '../../lib/protocol/int64.js';
 import { encodeHeaderChecked } from '../../lib/protocol/packets.js';
 import { cryptPayload, derivePayloadKey } from '../../lib/protocol/keys.js';
-import { concatBytes as concat } from '../helpers/bytes.js';
+import { concatBytes as concat, referenceRc4 } from '../helpers/bytes.js';
 
 const RUNS = { numRuns: 10_000 };
 const HEAD = 8;
@@ -206,23 +206,6 @@ function onlyMIMCError<T>(fn: () => T, allowed?: readonly string[]): { value?: T
 
 const DECODER_CODES = [ErrorCode.BAD_MAGIC, ErrorCode.BAD_VERSION, ErrorCode.BAD_CHECKSUM, ErrorCode.FRAME_TOO_LARGE];
 const BODY_CODES = [ErrorCode.MALFORMED_FRAME];
-
-/** Textbook RC4, written independently of lib/protocol/rc4.ts, as a reference. */
-function referenceRc4(key: Uint8Array, data: Uint8Array): Uint8Array {
-  const s = Array.from({ length: 256 }, (_, i) => i);
-  for (let i = 0, j = 0; i < 256; i++) {
-    j = (j + s[i]! + key[i % key.length]!) % 256;
-    [s[i], s[j]] = [s[j]!, s[i]!];
-  }
-  const out = new Uint8Array(data.length);
-  for (let n = 0, i = 0, j = 0; n < data.length; n++) {
-    i = (i + 1) % 256;
-    j = (j + s[i]!) % 256;
-    [s[i], s[j]] = [s[j]!, s[i]!];
-    out[n] = data[n]! ^ s[(s[i]! + s[j]!) % 256]!;
-  }
-  return out;
-}
 
 /** Adler-32 taking the modulus at every byte, as a reference. */
 function referenceAdler32(data: Uint8Array): number {
