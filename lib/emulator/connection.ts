@@ -112,8 +112,8 @@ export class Connection implements ClientPeer {
     const { idleTimeoutMs, bindTimeoutMs } = core.options;
     this.idleTimer = setTimeout(() => this.close(`no inbound bytes for ${idleTimeoutMs} ms`), idleTimeoutMs);
     this.loginTimer = setTimeout(() => this.close(`not bound within ${bindTimeoutMs} ms`), bindTimeoutMs);
-    const { compoundBatchSize, maxFrameBody, offlineStoreLimit, maxUnackedBatches } = core.options;
-    this.delivery = new DeliveryCursor(compoundBatchSize, maxFrameBody, Buffer.byteLength(core.app.appPackage), offlineStoreLimit, maxUnackedBatches);
+    const { compoundBatchSize, compoundMaxBytes, maxFrameBody, offlineStoreLimit, maxUnackedBatches } = core.options;
+    this.delivery = new DeliveryCursor(compoundBatchSize, maxFrameBody, Buffer.byteLength(core.app.appPackage), offlineStoreLimit, maxUnackedBatches, compoundMaxBytes);
     this.writer = new FrameWriter(link, this.wire, core.faultState, core.stats, core.options.maxQueuedBytes, this, {
       appAccount: () => this.appAccount,
       overflow: (reason) => this.close(reason),

@@ -38,8 +38,10 @@ export class DeliveryCursor {
     private readonly perPacketBytes: number,
     private readonly liveLimit: number,
     maxUnackedBatches = 1,
+    /** Packet bytes per batch (about); the frame cap lowers it further. */
+    maxBatchBytes = Infinity,
   ) {
-    this.byteBudget = Math.max(maxFrameBody - COMPOUND_BYTE_MARGIN, 1);
+    this.byteBudget = Math.max(Math.min(maxFrameBody - COMPOUND_BYTE_MARGIN, maxBatchBytes), 1);
     this.window = batchSize * maxUnackedBatches;
   }
 

@@ -24,6 +24,7 @@ export interface ResolvedOptions {
   tokenTtlMs: number;
   offlineStoreLimit: number;
   compoundBatchSize: number;
+  compoundMaxBytes: number;
   maxUnackedBatches: number;
   maxFrameBody: number;
   idleTimeoutMs: number;
@@ -49,6 +50,8 @@ export interface ResolvedOptions {
 export const DEFAULT_MAX_PRE_BIND_FRAME_BODY = 4096;
 /** Below this a legitimate CONN or BIND frame might not fit. */
 export const MIN_PRE_BIND_FRAME_BODY = 1024;
+/** Packet bytes per COMPOUND: with headers the body stays within the 64 KiB cached body keystream (RC4_KEYSTREAM_CAP). */
+export const DEFAULT_COMPOUND_MAX_BYTES = 60 * 1024;
 /** Most accounts the emulator creates (token service, pushes, P2P recipients, topics, blacklists). */
 export const DEFAULT_MAX_ACCOUNTS = 100_000;
 
@@ -122,6 +125,7 @@ export function resolveOptions(options: EmulatorOptions = {}): ResolvedOptions {
     tokenTtlMs: integer('tokenTtlMs', options.tokenTtlMs, 24 * 60 * 60 * 1000, 1),
     offlineStoreLimit: integer('offlineStoreLimit', options.offlineStoreLimit, 10_000, 1),
     compoundBatchSize: integer('compoundBatchSize', options.compoundBatchSize, 100, 1),
+    compoundMaxBytes: integer('compoundMaxBytes', options.compoundMaxBytes, DEFAULT_COMPOUND_MAX_BYTES, 1),
     maxUnackedBatches: integer('maxUnackedBatches', options.maxUnackedBatches, 4, 1, 1000),
     maxFrameBody: integer('maxFrameBody', options.maxFrameBody, DEFAULT_MAX_FRAME_BODY, 64, 0xffffffff),
     idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs, 60_000, 1, 0x7fffffff),

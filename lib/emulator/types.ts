@@ -28,6 +28,12 @@ export interface EmulatorOptions {
   /** Most packets per COMPOUND frame. Default 100. */
   compoundBatchSize?: number;
   /**
+   * About the most bytes of packets per COMPOUND frame (a single larger message still goes alone).
+   * Default 60 KiB: the frame body then fits the 64 KiB body keystream that both ends cache per
+   * connection, so crypting it is an XOR rather than RC4. Never more than `maxFrameBody` allows.
+   */
+  compoundMaxBytes?: number;
+  /**
    * Full COMPOUND batches a resource may have delivered but not yet acknowledged (SEQUENCE_ACK):
    * delivery waits beyond `compoundBatchSize * maxUnackedBatches` unacknowledged stored
    * messages. Acks are cumulative; a reconnect or PULL redelivers from the acknowledged point.

@@ -78,6 +78,15 @@ describe('DeliveryCursor', () => {
     expect(seqs(new DeliveryCursor(100, 4096 + 7000, 0, 100).next(huge, 'r')!.items)).toEqual([1]);
   });
 
+  it('cuts batches at maxBatchBytes when that is below the frame cap', () => {
+    const account = new Account('a', 1n, 100);
+    for (let i = 0; i < 5; i++) account.store.append(message(account, 1000));
+    const cursor = new DeliveryCursor(100, 1 << 20, 0, 100, 1, 2500);
+    expect(seqs(cursor.next(account, 'r')!.items)).toEqual([1, 2]);
+    expect(seqs(cursor.next(account, 'r')!.items)).toEqual([3, 4]);
+    expect(seqs(cursor.next(account, 'r')!.items)).toEqual([5]);
+  });
+
   it('skips messages for other resources', () => {
     const account = new Account('a', 1n, 100);
     account.store.append(message(account, 1, { onlyResource: 'x' }));

@@ -215,6 +215,39 @@ describe('offline store', () => {
     }
   });
 
+  it('cuts COMPOUND batches at compoundMaxBytes (60 KiB by default), a larger message going alone', async () => {
+    const [a, b] = [fresh('alice'), fresh('bob')];
+    const alice = await login(a, 'ra');
+    const payloads = Array.from({ length: 7 }, (_, i) => `${i}`.padEnd(16 * 1024, '.'));
+    for (const p of payloads) await alice.nextAck(alice.sendP2P(b, p));
+    const bob = await login(b, 'rb');
+    const sizes: number[] = [];
+    const seen: string[] = [];
+    while (seen.length < payloads.length) {
+      const list = await bob.nextCompound();
+      sizes.push(list.packets.length);
+      seen.push(...innerMessages(list).map((m) => Buffer.from(m.p2p!.payload).toString()));
+      bob.ackList(list);
+    }
+    expect(seen).toEqual(payloads);
+    expect(sizes).toEqual([3, 3, 1]); // four 16 KiB messages would pass 60 KiB
+
+    const tight = await startEmulator({ compoundMaxBytes: 1 });
+    try {
+      const sender = await login(fresh('carol'), 'rc', tight);
+      const dave = fresh('dave');
+      for (const p of payloads.slice(0, 3)) await sender.nextAck(sender.sendP2P(dave, p));
+      const reader = await login(dave, 'rd', tight);
+      for (const expected of payloads.slice(0, 3)) {
+        const list = await reader.nextCompound();
+        expect(innerMessages(list).map((m) => Buffer.from(m.p2p!.payload).toString())).toEqual([expected]);
+        reader.ackList(list);
+      }
+    } finally {
+      await tight.close();
+    }
+  });
+
   it('keeps maxUnackedBatches batches in flight, frees them with one cumulative ack, redelivers from the acked point after a reconnect', async () => {
     const small = await startEmulator({ compoundBatchSize: 2, maxUnackedBatches: 3 });
     try {
