@@ -11,6 +11,8 @@
 /** Field tags: (number << 3) | wire type (0 varint, 2 length-delimited). */
 const VARINT = 0;
 const LENGTH = 2;
+const TWO_32 = 2 ** 32;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Fields of ims.ClientHeader that may be set. */
 export interface HeaderFields {
@@ -119,11 +121,22 @@ export class ProtoWriter {
     b[this.pos++] = v;
   }
 
-  /** A 64-bit varint of the two's-complement bits of `v`. */
+  /**
+   * A 64-bit varint of the two's-complement bits of `v`. Ids, sequences and timestamps are below
+   * 2^53, so one Number conversion splits them; BigInt masks and shifts allocate each time.
+   */
   private uint64(v: bigint): void {
-    const bits = BigInt.asUintN(64, v);
-    let lo = Number(bits & 0xffffffffn);
-    let hi = Number(bits >> 32n);
+    let lo: number;
+    let hi: number;
+    if (v >= 0n && v <= MAX_SAFE) {
+      const n = Number(v);
+      lo = n >>> 0;
+      hi = (n - lo) / TWO_32;
+    } else {
+      const bits = BigInt.asUintN(64, v);
+      lo = Number(bits & 0xffffffffn);
+      hi = Number(bits >> 32n);
+    }
     this.ensure(10);
     const b = this.buf;
     while (hi > 0 || lo > 127) {

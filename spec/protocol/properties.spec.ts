@@ -60,9 +60,9 @@ const I64_MAX = (1n << 63n) - 1n;
 const EDGES = [0n, 1n, (1n << 53n) - 1n, 1n << 53n, (1n << 53n) + 1n, (1n << 62n) + 3n, I64_MAX];
 
 /** uint64 values, often above 2^53 where a JS number would lose precision. */
-const u64 = fc.oneof(fc.bigInt({ min: 0n, max: U64_MAX }), fc.constantFrom(...EDGES, 1n << 63n, U64_MAX));
+const u64 = fc.oneof(fc.bigInt({ min: 0n, max: U64_MAX }), fc.bigInt({ min: 0n, max: 1n << 54n }), fc.constantFrom(...EDGES, 1n << 63n, U64_MAX));
 /** int64 values (sequence, timestamp, ClientHeader.uuid). */
-const i64 = fc.oneof(fc.bigInt({ min: I64_MIN, max: I64_MAX }), fc.constantFrom(...EDGES, -1n, I64_MIN));
+const i64 = fc.oneof(fc.bigInt({ min: I64_MIN, max: I64_MAX }), fc.bigInt({ min: -(1n << 54n), max: 1n << 54n }), fc.constantFrom(...EDGES, -1n, I64_MIN));
 const i32 = fc.integer({ min: -0x80000000, max: 0x7fffffff });
 
 /** Any UTF-16 text: mostly valid code points, sometimes an unpaired surrogate. */
