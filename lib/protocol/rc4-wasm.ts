@@ -11,7 +11,8 @@
  * the whole story: no binary blob, no build step. Memory layout (2 pages = 128 KiB):
  * - `[0, 1024)`: the RC4 permutation, 256 × i32 (word loads beat byte loads here, as in JS);
  * - `[1024, 1280)`: the key (the key schedule only reads its first 256 bytes);
- * - `[2048, 2048 + CHUNK)`: the data, crypted in place one chunk at a time.
+ * - `[2048, 3072)`: the identity permutation, copied over S to start a key schedule;
+ * - `[4096, 4096 + CHUNK)`: the data, crypted in place one chunk at a time.
  */
 
 /**
@@ -22,13 +23,16 @@
 export const WASM_RC4_MIN = 128;
 
 const KEY_AT = 1024;
-const DATA_AT = 2048;
+const IDENTITY_AT = 2048;
+const DATA_AT = 4096;
 const CHUNK = 64 * 1024;
 const MAX_KEY = 256;
 
 // --- the few WebAssembly instructions this module needs (binary encoding, MVP spec) ---
 const I32 = 0x7f;
 const op = {
+  /** Bulk memory (in V8 since 7.5): dst, src, length on the stack; memory 0 to memory 0. */
+  memoryCopy: [0xfc, 0x0a, 0x00, 0x00],
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
   end: 0x0b,
@@ -92,12 +96,8 @@ const byteOf = (): number[] => [...i32(0xff), op.i32And];
  * Locals: 0 keyLength (param), 1 i, 2 j, 3 k (key index), 4 S[i].
  */
 const schedule = [
-  // S[i] = i for i in [0, 256)
-  ...op.loop,
-  ...get(1), ...i32(2), op.i32Shl, ...get(1), ...storeWord(),
-  ...get(1), ...i32(1), op.i32Add, ...tee(1), ...i32(256), op.i32LtU, op.brIf, 0,
-  op.end,
-  ...i32(0), ...set(1),
+  // S = identity: one copy, about ten times faster than a 256-step store loop
+  ...i32(0), ...i32(IDENTITY_AT), ...i32(1024), ...op.memoryCopy,
   ...op.loop,
   ...get(1), ...loadS(), ...set(4),
   // j = (j + S[i] + key[k]) & 0xff
@@ -180,6 +180,8 @@ function load(): Rc4Module | null {
   try {
     const exports = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes)).exports;
     const buffer = (exports.memory as { buffer: ArrayBuffer }).buffer; // never grown: the views stay valid
+    const identity = new Int32Array(buffer, IDENTITY_AT, 256);
+    for (let i = 0; i < 256; i++) identity[i] = i;
     return {
       memory: new Uint8Array(buffer),
       permutation: new Int32Array(buffer, 0, 256),

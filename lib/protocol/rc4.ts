@@ -9,11 +9,12 @@ type State = Int32Array;
  * every worker thread has its own copy of this module.
  */
 const scratch: State = new Int32Array(256);
+const IDENTITY: State = Int32Array.from({ length: 256 }, (_, i) => i);
 
 /** Runs the RC4 key schedule (KSA) of `key[0, keyLength)` into the 256-byte state `s`. */
 function schedule(key: Uint8Array, keyLength: number, s: State): void {
   if (keyLength === 0) throw new MIMCError(ErrorCode.INVALID_ARGUMENT, 'RC4 key must not be empty');
-  for (let i = 0; i < 256; i++) s[i] = i;
+  s.set(IDENTITY); // a memcpy: faster than 256 stores
   let j = 0;
   for (let i = 0, k = 0; i < 256; i++) {
     const si = s[i]!;
