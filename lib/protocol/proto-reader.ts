@@ -287,7 +287,11 @@ class ProtoReader {
     if (n === 0) return '';
     if (n > TEXT_CACHE_MAX_BYTES) return decodeUtf8(this.buf, from, to);
     const b = this.buf;
-    const slot = (n * 31 + b[from]! * 7 + b[from + (n >> 1)]! * 13 + b[to - 1]!) & (TEXT_CACHE_SLOTS - 1);
+    // Every byte counts: ids that differ in one middle character (`user_s0` / `user_r0`, the
+    // sender and the recipient of each message) must not share a slot and evict each other.
+    let h = n;
+    for (let i = from; i < to; i++) h = ((h << 5) - h + b[i]!) | 0;
+    const slot = (h ^ (h >>> 8) ^ (h >>> 16)) & (TEXT_CACHE_SLOTS - 1);
     const cached = this.cacheBytes[slot]!;
     if (cached.length === n) {
       let i = 0;

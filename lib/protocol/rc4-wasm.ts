@@ -203,10 +203,18 @@ function cryptChunks(rc4: Rc4Module, counters: number, src: Uint8Array, srcStart
   const memory = rc4.memory;
   for (let done = 0; done < length; done += CHUNK) {
     const n = Math.min(CHUNK, length - done);
-    memory.set(src.subarray(srcStart + done, srcStart + done + n), DATA_AT);
+    copyInto(memory, DATA_AT, src, srcStart + done, n);
     counters = rc4.crypt(n, counters);
-    dst.set(memory.subarray(DATA_AT, DATA_AT + n), dstStart + done);
+    copyInto(dst, dstStart + done, memory, DATA_AT, n);
   }
+}
+
+/** Below this, a byte loop copies faster than `set` over a fresh `subarray` view (and allocates nothing). */
+const LOOP_COPY_MAX = 512;
+
+function copyInto(to: Uint8Array, toStart: number, from: Uint8Array, fromStart: number, n: number): void {
+  if (n >= LOOP_COPY_MAX) return to.set(from.subarray(fromStart, fromStart + n), toStart);
+  for (let k = 0; k < n; k++) to[toStart + k] = from[fromStart + k]!;
 }
 
 /**
@@ -219,7 +227,7 @@ export function rc4RangeWasm(key: Uint8Array, keyLength: number, src: Uint8Array
   if (rc4 === null) return false;
   // The schedule cycles the key over 256 steps, so bytes past 256 never matter.
   const scheduled = Math.min(keyLength, MAX_KEY);
-  rc4.memory.set(key.subarray(0, scheduled), KEY_AT);
+  copyInto(rc4.memory, KEY_AT, key, 0, scheduled);
   rc4.schedule(scheduled);
   cryptChunks(rc4, 0, src, srcStart, length, dst, dstStart);
   return true;

@@ -390,6 +390,16 @@ describe('the shared protobuf writer writes the bytes of the generated protobufj
     );
   });
 
+  it('64-bit values at and past 2^53 stay exact when they repeat, alternate and evict each other', () => {
+    const wide = [-1n, 1n << 53n, U64_MAX, I64_MIN, 2882303761517479657n, (1n << 53n) + 1n, -2n, 1n << 63n];
+    // every value again after more distinct ones than a small cache could hold, and back to back
+    const order = [...wide, ...wide, ...wide.slice().reverse(), wide[0]!, wide[0]!, wide[3]!, wide[0]!];
+    for (const v of order) {
+      const p: MimcPacket = { packetId: 'p', package: 'q', type: 1, sequence: BigInt.asIntN(64, v), timestamp: BigInt.asIntN(64, v) };
+      same(Buffer.from(encodeMimcPacket(p)).toString('hex'), Buffer.from(mimc.MIMCPacket.encode(refPacket(p)).finish()).toString('hex'));
+    }
+  });
+
   it('MIMCPacketList, with packets large enough for multi-byte lengths', () => {
     const list = fc.record({ uuid: u64, resource: text, maxSequence: i64, packets: fc.array(anyPacket, { maxLength: 4 }), status: fc.constantFrom(1, 2) });
     fc.assert(
