@@ -47,6 +47,7 @@ const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 /** Strings the text cache holds: up to this many bytes, in this many slots (a power of 2). */
 const TEXT_CACHE_MAX_BYTES = 64;
 const TEXT_CACHE_SLOTS = 256;
+const WIDE_SLOTS = 4;
 
 /** UTF-8 of b[from, to): very short ASCII without a native call (faster there), else utf8Slice. */
 function decodeUtf8(b: Uint8Array, from: number, to: number): string {
@@ -93,6 +94,11 @@ class ProtoReader {
   /** The text cache: the bytes of each slot's string (empty: none yet) and the string. */
   private readonly cacheBytes: Uint8Array[] = Array.from({ length: TEXT_CACHE_SLOTS }, () => new Uint8Array(0));
   private readonly cacheText: string[] = Array.from({ length: TEXT_CACHE_SLOTS }, () => '');
+  /** The last few unsigned values past 2^53, by their 32-bit halves (round-robin). */
+  private readonly wide: (bigint | undefined)[] = new Array<bigint | undefined>(WIDE_SLOTS).fill(undefined);
+  private readonly wideLo = new Uint32Array(WIDE_SLOTS);
+  private readonly wideHi = new Uint32Array(WIDE_SLOTS);
+  private wideNext = 0;
 
   start(bytes: Uint8Array, what: string): void {
     this.buf = bytes;
@@ -209,7 +215,19 @@ class ProtoReader {
 
   uint64(end: number): bigint {
     this.varint64(end);
-    return uint64(this.lo, this.hi);
+    const { lo, hi } = this;
+    if (hi < 0x200000) return BigInt(hi * TWO_32 + lo);
+    // App ids and server uuids are past 2^53 and repeat in every message: a bigint is immutable,
+    // so the one built last time for the same bits serves again (four temporaries saved).
+    const wide = this.wide;
+    for (let k = 0; k < WIDE_SLOTS; k++) if (this.wideLo[k] === lo && this.wideHi[k] === hi && wide[k] !== undefined) return wide[k]!;
+    const value = uint64(lo, hi);
+    const next = this.wideNext;
+    this.wideNext = (next + 1) % WIDE_SLOTS;
+    wide[next] = value;
+    this.wideLo[next] = lo;
+    this.wideHi[next] = hi;
+    return value;
   }
 
   int64(end: number): bigint {

@@ -632,6 +632,18 @@ describe('proto-reader examples', () => {
     expect(decodeHeader(field(3, 2, varint(4n), str('\uFEFFa'))).server).toBe('\uFEFFa');
   });
 
+  it('repeating 64-bit values past 2^53 (app ids, uuids) come back exact as they alternate and evict each other', () => {
+    const wide = [1n << 53n, U64_MAX, 2882303761517479657n, (1n << 53n) + 1n, 1n << 63n, (1n << 63n) + 12345n];
+    const order = [...wide, ...wide, ...wide.slice().reverse(), wide[0]!, wide[0]!, wide[4]!, wide[0]!];
+    for (const [k, appId] of order.entries()) {
+      const uuid = order[(k + 3) % order.length]!;
+      const bytes = enc.p2p({ from: { appId: toLong(appId, true), appAccount: 'a', uuid: toLong(uuid, true) }, to: { appId: toLong(appId, true), appAccount: 'b' }, payload: new Uint8Array(1) });
+      const m = decodeP2PMessage(bytes);
+      expect([m.from.appId, m.from.uuid, m.to.appId]).toEqual([appId, uuid, appId]);
+      expect(m).toStrictEqual(oldP2P(bytes));
+    }
+  });
+
   it('repeating strings (the text cache): bytes that share a slot never return another string', () => {
     // more names of one length than the cache has slots: some must share one; decoded in two
     // interleaved passes, each must come back as itself
