@@ -14,3 +14,14 @@ export function ownCopy(bytes: Uint8Array): Buffer {
 export function ownBytes(length: number): Buffer {
   return Buffer.allocUnsafeSlow(length);
 }
+
+/**
+ * A copy from Node's shared Buffer pool: about five times cheaper than {@link ownCopy} for small
+ * sizes (no backing store of its own), but it pins its 8 KiB pool slab for as long as it lives.
+ * Only for copies that die soon, such as a send waiting for its ack.
+ */
+export function transientCopy(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(bytes.length);
+  out.set(bytes);
+  return out;
+}

@@ -1,5 +1,5 @@
 import { MIMCError, ErrorCode } from '../errors.js';
-import { ownCopy } from '../protocol/bytes.js';
+import { transientCopy } from '../protocol/bytes.js';
 import { PacketType } from '../protocol/constants.js';
 import { encodeP2PMessage, encodeP2TMessage, type MimcPacket, type PacketAck } from '../protocol/packets.js';
 import { UC_MAX_PAYLOAD_BYTES, UcType, encodeUcMessage, encodeUcPacket } from '../protocol/uc.js';
@@ -127,8 +127,9 @@ export class OutgoingMessages {
       toAccount: to.toAccount,
       topicId: to.topicId,
       packetId: this.host.ids.next(),
-      // copied: the app may reuse its buffer before the message is written
-      payload: ownCopy(payload),
+      // copied: the app may reuse its buffer before the message is written. Pooled: the copy
+      // lives until the ack (a timeout hands it to the app: rare enough to pin a pool slab)
+      payload: transientCopy(payload),
       isStore: options.isStore ?? true,
       bizType: options.bizType,
       conversation: options.conversation === true,
