@@ -209,12 +209,12 @@ function cryptChunks(rc4: Rc4Module, counters: number, src: Uint8Array, srcStart
   }
 }
 
-/** Below this, a byte loop copies faster than `set` over a fresh `subarray` view (and allocates nothing). */
-const LOOP_COPY_MAX = 512;
-
+/**
+ * `set` over a `subarray` view: one memcpy. A JavaScript byte loop between the module's memory
+ * and a Buffer measured ~1.8 ns per byte (437 ns against 113 for 128 bytes in and out).
+ */
 function copyInto(to: Uint8Array, toStart: number, from: Uint8Array, fromStart: number, n: number): void {
-  if (n >= LOOP_COPY_MAX) return to.set(from.subarray(fromStart, fromStart + n), toStart);
-  for (let k = 0; k < n; k++) to[toStart + k] = from[fromStart + k]!;
+  to.set(from.subarray(fromStart, fromStart + n), toStart);
 }
 
 /**
