@@ -64,6 +64,14 @@ function decodeUtf8(b: Uint8Array, from: number, to: number): string {
   return utf8Slice ? utf8Slice.call(b, from, to) : utf8Decoder.decode(b.subarray(from, to));
 }
 
+/** Whether `cached` holds exactly the `n` bytes of `b` from `from`. */
+function sameBytes(cached: Uint8Array, b: Uint8Array, from: number, n: number): boolean {
+  if (cached.length !== n) return false;
+  let i = 0;
+  while (i < n && cached[i] === b[from + i]) i++;
+  return i === n;
+}
+
 /** The bigint of an unsigned 64-bit value given as its 32-bit halves; one conversion when below 2^53. */
 function uint64(lo: number, hi: number): bigint {
   return hi < 0x200000 ? BigInt(hi * TWO_32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
@@ -91,9 +99,9 @@ class ProtoReader {
   what = '';
   /** Field numbers of the groups being skipped, innermost last. */
   private readonly groups = new Int32Array(RECURSION_LIMIT + 2);
-  /** The text cache: the bytes of each slot's string (empty: none yet) and the string. */
-  private readonly cacheBytes: Uint8Array[] = Array.from({ length: TEXT_CACHE_SLOTS }, () => new Uint8Array(0));
-  private readonly cacheText: string[] = Array.from({ length: TEXT_CACHE_SLOTS }, () => '');
+  /** The text cache, two ways per slot (`2 * slot`, `2 * slot + 1`): each way's bytes (empty: none yet) and string. */
+  private readonly cacheBytes: Uint8Array[] = Array.from({ length: 2 * TEXT_CACHE_SLOTS }, () => new Uint8Array(0));
+  private readonly cacheText: string[] = Array.from({ length: 2 * TEXT_CACHE_SLOTS }, () => '');
   /** The last few unsigned values past 2^53, by their 32-bit halves (round-robin). */
   private readonly wide: (bigint | undefined)[] = new Array<bigint | undefined>(WIDE_SLOTS).fill(undefined);
   private readonly wideLo = new Uint32Array(WIDE_SLOTS);
@@ -294,8 +302,10 @@ class ProtoReader {
 
   /**
    * A string field whose values repeat from message to message (accounts, resources, packages,
-   * commands, the server): looked up by its bytes in a small direct-mapped cache first. A hit
-   * compares every byte, so it returns exactly what decoding would; the cache holds copies.
+   * commands, the server): looked up by its bytes in a small cache first, two ways per slot, so
+   * two strings that share a slot (`tp1_s0` and `tp1_r0`, a message's sender and recipient, hash
+   * alike) stay side by side instead of evicting each other on every message. A hit compares every
+   * byte, so it returns exactly what decoding would; the cache holds copies.
    */
   text(end: number): string {
     const to = this.length(end);
@@ -305,22 +315,18 @@ class ProtoReader {
     if (n === 0) return '';
     if (n > TEXT_CACHE_MAX_BYTES) return decodeUtf8(this.buf, from, to);
     const b = this.buf;
-    // Every byte counts: ids that differ in one middle character (`user_s0` / `user_r0`, the
-    // sender and the recipient of each message) must not share a slot and evict each other.
-    let h = n;
-    for (let i = from; i < to; i++) h = ((h << 5) - h + b[i]!) | 0;
-    const slot = (h ^ (h >>> 8) ^ (h >>> 16)) & (TEXT_CACHE_SLOTS - 1);
-    const cached = this.cacheBytes[slot]!;
-    if (cached.length === n) {
-      let i = 0;
-      while (i < n && cached[i] === b[from + i]) i++;
-      if (i === n) return this.cacheText[slot]!;
-    }
+    const way0 = ((n * 31 + b[from]! * 7 + b[from + (n >> 1)]! * 13 + b[to - 1]!) & (TEXT_CACHE_SLOTS - 1)) << 1;
+    const bytes = this.cacheBytes;
+    if (sameBytes(bytes[way0]!, b, from, n)) return this.cacheText[way0]!;
+    if (sameBytes(bytes[way0 + 1]!, b, from, n)) return this.cacheText[way0 + 1]!;
+    // a miss: the newer entry moves to the second way, the older one there is dropped
     const s = decodeUtf8(b, from, to);
     const copy = new Uint8Array(n);
     for (let i = 0; i < n; i++) copy[i] = b[from + i]!;
-    this.cacheBytes[slot] = copy;
-    this.cacheText[slot] = s;
+    bytes[way0 + 1] = bytes[way0]!;
+    this.cacheText[way0 + 1] = this.cacheText[way0]!;
+    bytes[way0] = copy;
+    this.cacheText[way0] = s;
     return s;
   }
 
