@@ -197,12 +197,24 @@ export class ProtoWriter {
   stringField(field: number, v: string | undefined | null): void {
     if (v === undefined || v === null) return;
     this.tag(field, LENGTH);
-    if (v.length < 128 && isAscii(v)) {
-      this.uint32(v.length);
-      this.ensure(v.length);
+    if (v.length < 128) {
+      // ASCII in one pass: the length is one byte, the bytes are the char codes; at the first
+      // code above 127 the bytes written so far are abandoned for the general path below
+      const n = v.length;
+      this.ensure(n + 1);
       const b = this.buf;
-      for (let i = 0; i < v.length; i++) b[this.pos++] = v.charCodeAt(i);
-      return;
+      const at = this.pos;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c > 127) break;
+        b[at + 1 + i] = c;
+      }
+      if (i === n) {
+        b[at] = n;
+        this.pos = at + 1 + n;
+        return;
+      }
     }
     const length = Buffer.byteLength(v, 'utf8');
     this.uint32(length);
@@ -343,11 +355,6 @@ function varintSize(v: number): number {
     n++;
   }
   return n;
-}
-
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;
-  return true;
 }
 
 /** The one writer of this thread (encoding is synchronous, so one is enough). */
