@@ -224,9 +224,22 @@ class ProtoReader {
   uint64(end: number): bigint {
     this.varint64(end);
     const { lo, hi } = this;
-    if (hi < 0x200000) return BigInt(hi * TWO_32 + lo);
-    // App ids and server uuids are past 2^53 and repeat in every message: a bigint is immutable,
-    // so the one built last time for the same bits serves again (four temporaries saved).
+    return hi < 0x200000 ? BigInt(hi * TWO_32 + lo) : this.wideValue(lo, hi);
+  }
+
+  int64(end: number): bigint {
+    this.varint64(end);
+    const { lo, hi } = this;
+    // from 2^53 up to 2^63 the signed and the unsigned value are the same number
+    return hi >= 0x200000 && hi < 0x80000000 ? this.wideValue(lo, hi) : int64(lo, hi);
+  }
+
+  /**
+   * The unsigned value of `hi`:`lo`, at least 2^53. App ids and server uuids are that large and
+   * repeat in every message: a bigint is immutable, so the one built last time for the same bits
+   * serves again (four BigInt temporaries saved).
+   */
+  private wideValue(lo: number, hi: number): bigint {
     const wide = this.wide;
     for (let k = 0; k < WIDE_SLOTS; k++) if (this.wideLo[k] === lo && this.wideHi[k] === hi && wide[k] !== undefined) return wide[k]!;
     const value = uint64(lo, hi);
@@ -236,11 +249,6 @@ class ProtoReader {
     this.wideLo[next] = lo;
     this.wideHi[next] = hi;
     return value;
-  }
-
-  int64(end: number): bigint {
-    this.varint64(end);
-    return int64(this.lo, this.hi);
   }
 
   /** protobufjs' bool: true when any of the (at most 10) bytes carries a set bit. */

@@ -644,6 +644,16 @@ describe('proto-reader examples', () => {
     }
   });
 
+  it('signed 64-bit values (ClientHeader.uuid) stay exact as wide and negative ones alternate', () => {
+    const values = [1n << 53n, (1n << 63n) - 1n, -1n, 2882303761517479657n, -(1n << 53n) - 1n, -(1n << 63n), 5n, (1n << 62n) + 9n];
+    const order = [...values, ...values, ...values.slice().reverse(), values[1]!, values[2]!, values[1]!];
+    for (const uuid of order) {
+      const bytes = enc.header({ uuid: toLong(uuid, false) });
+      expect(decodeHeader(bytes).uuid).toBe(uuid);
+      expect(decodeHeader(bytes)).toStrictEqual(oldHeader(bytes));
+    }
+  });
+
   it('repeating strings (the text cache): bytes that share a slot never return another string', () => {
     // more names of one length than the cache has slots: some must share one; decoded in two
     // interleaved passes, each must come back as itself
