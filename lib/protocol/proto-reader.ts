@@ -30,6 +30,7 @@ import { MIMCError, ErrorCode } from '../errors.js';
 import type { ClientHeader, MimcPacket, P2PMessage, P2TMessage, PacketAck, PacketList } from './packets.js';
 import type { GroupRef, UserRef } from './proto-fields.js';
 import type { UcMessage, UcMessageList, UcPacket } from './uc.js';
+import { WideValues } from './wide-values.js';
 
 /** protobufjs' Reader.recursionLimit (protoc's default): nesting depth of messages and groups. */
 const RECURSION_LIMIT = 100;
@@ -47,7 +48,6 @@ const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 /** Strings the text cache holds: up to this many bytes, in this many slots (a power of 2). */
 const TEXT_CACHE_MAX_BYTES = 64;
 const TEXT_CACHE_SLOTS = 256;
-const WIDE_SLOTS = 4;
 
 /** UTF-8 of b[from, to): very short ASCII without a native call (faster there), else utf8Slice. */
 function decodeUtf8(b: Uint8Array, from: number, to: number): string {
@@ -102,11 +102,7 @@ class ProtoReader {
   /** The text cache, two ways per slot (`2 * slot`, `2 * slot + 1`): each way's bytes (empty: none yet) and string. */
   private readonly cacheBytes: Uint8Array[] = Array.from({ length: 2 * TEXT_CACHE_SLOTS }, () => new Uint8Array(0));
   private readonly cacheText: string[] = Array.from({ length: 2 * TEXT_CACHE_SLOTS }, () => '');
-  /** The last few unsigned values past 2^53, by their 32-bit halves (round-robin). */
-  private readonly wide: (bigint | undefined)[] = new Array<bigint | undefined>(WIDE_SLOTS).fill(undefined);
-  private readonly wideLo = new Uint32Array(WIDE_SLOTS);
-  private readonly wideHi = new Uint32Array(WIDE_SLOTS);
-  private wideNext = 0;
+  private readonly wide = new WideValues();
 
   start(bytes: Uint8Array, what: string): void {
     this.buf = bytes;
@@ -234,20 +230,12 @@ class ProtoReader {
     return hi >= 0x200000 && hi < 0x80000000 ? this.wideValue(lo, hi) : int64(lo, hi);
   }
 
-  /**
-   * The unsigned value of `hi`:`lo`, at least 2^53. App ids and server uuids are that large and
-   * repeat in every message: a bigint is immutable, so the one built last time for the same bits
-   * serves again (four BigInt temporaries saved).
-   */
+  /** The unsigned value of `hi`:`lo`, at least 2^53: remembered, as such values repeat (see WideValues). */
   private wideValue(lo: number, hi: number): bigint {
-    const wide = this.wide;
-    for (let k = 0; k < WIDE_SLOTS; k++) if (this.wideLo[k] === lo && this.wideHi[k] === hi && wide[k] !== undefined) return wide[k]!;
+    const known = this.wide.valueOf(lo, hi);
+    if (known !== undefined) return known;
     const value = uint64(lo, hi);
-    const next = this.wideNext;
-    this.wideNext = (next + 1) % WIDE_SLOTS;
-    wide[next] = value;
-    this.wideLo[next] = lo;
-    this.wideHi[next] = hi;
+    this.wide.remember(value, lo, hi);
     return value;
   }
 

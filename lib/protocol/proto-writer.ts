@@ -8,12 +8,13 @@
  * it to that. Every other message still goes through protobufjs.
  */
 
+import { WideValues } from './wide-values.js';
+
 /** Field tags: (number << 3) | wire type (0 varint, 2 length-delimited). */
 const VARINT = 0;
 const LENGTH = 2;
 const TWO_32 = 2 ** 32;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const WIDE_SLOTS = 4;
 
 /** Fields of ims.ClientHeader that may be set. */
 export interface HeaderFields {
@@ -96,11 +97,7 @@ export interface PacketListFields {
 export class ProtoWriter {
   buf: Buffer = Buffer.allocUnsafe(4096);
   pos = 0;
-  /** The last few 64-bit values at or above 2^53 and their 32-bit halves (round-robin). */
-  private readonly wide: (bigint | undefined)[] = new Array<bigint | undefined>(WIDE_SLOTS).fill(undefined);
-  private readonly wideLo = new Uint32Array(WIDE_SLOTS);
-  private readonly wideHi = new Uint32Array(WIDE_SLOTS);
-  private wideNext = 0;
+  private readonly wide = new WideValues();
 
   reset(): void {
     this.pos = 0;
@@ -139,20 +136,15 @@ export class ProtoWriter {
       lo = n >>> 0;
       hi = (n - lo) / TWO_32;
     } else {
-      // larger values (app ids, server-assigned uuids) repeat in every message: remember a few
-      const slot = this.wide.indexOf(v);
+      const slot = this.wide.slotOf(v);
       if (slot >= 0) {
-        lo = this.wideLo[slot]!;
-        hi = this.wideHi[slot]!;
+        lo = this.wide.lo[slot]!;
+        hi = this.wide.hi[slot]!;
       } else {
         const bits = BigInt.asUintN(64, v);
         lo = Number(bits & 0xffffffffn);
         hi = Number(bits >> 32n);
-        const next = this.wideNext;
-        this.wideNext = (next + 1) % WIDE_SLOTS;
-        this.wide[next] = v;
-        this.wideLo[next] = lo;
-        this.wideHi[next] = hi;
+        this.wide.remember(v, lo, hi);
       }
     }
     this.ensure(10);

@@ -1,5 +1,6 @@
 /**
- * One-shot RC4 in WebAssembly, for long payloads under a key used once (SECMSG payload keys).
+ * RC4 in WebAssembly: one-shot under a key used once (SECMSG payloads from {@link WASM_RC4_MIN}
+ * bytes), and continued from a saved state (a frame body past the cached body keystream).
  *
  * Why: RC4 is a chain of dependent byte loads and stores. In JavaScript, TurboFan re-checks the
  * typed arrays' maps and reloads their base and length inside that chain, and how well it does so
